@@ -1,0 +1,460 @@
+#include "core/store.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace moat {
+namespace {
+
+struct DbClose {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalize {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Db = std::unique_ptr<sqlite3, DbClose>;
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+// Forward migrations; entry i takes the schema from user_version i to i + 1.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE domains (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL UNIQUE,           -- apex, lower case, trailing dot
+  soa_mname   TEXT NOT NULL,
+  soa_rname   TEXT NOT NULL,
+  soa_refresh INTEGER NOT NULL,
+  soa_retry   INTEGER NOT NULL,
+  soa_expire  INTEGER NOT NULL,
+  soa_minimum INTEGER NOT NULL,
+  soa_ttl     INTEGER NOT NULL,
+  serial      INTEGER NOT NULL,
+  algorithm   INTEGER NOT NULL,
+  nsec3       INTEGER NOT NULL DEFAULT 0,
+  dnskey_ttl  INTEGER NOT NULL DEFAULT 3600,
+  version     INTEGER NOT NULL DEFAULT 1,
+  created     INTEGER NOT NULL
+);
+CREATE TABLE records (
+  id        INTEGER PRIMARY KEY,
+  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+  owner     BLOB NOT NULL,                    -- wire form, lower case
+  type      INTEGER NOT NULL,
+  ttl       INTEGER NOT NULL,
+  rdata     BLOB NOT NULL,
+  UNIQUE (domain_id, owner, type, rdata)
+);
+CREATE INDEX records_by_domain ON records(domain_id);
+CREATE TABLE keys (
+  id           INTEGER PRIMARY KEY,
+  domain_id    INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+  role         TEXT NOT NULL CHECK (role IN ('ksk', 'zsk', 'csk')),
+  algorithm    INTEGER NOT NULL,
+  key_tag      INTEGER NOT NULL,
+  dnskey_rdata BLOB NOT NULL,
+  private_pem  TEXT NOT NULL,
+  state        TEXT NOT NULL,
+  created      INTEGER NOT NULL
+);
+CREATE TABLE audit (
+  id     INTEGER PRIMARY KEY,
+  at     INTEGER NOT NULL,
+  actor  TEXT NOT NULL,
+  action TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+std::vector<std::uint8_t> column_blob(sqlite3_stmt* s, int i) {
+  auto p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, i));
+  return std::vector<std::uint8_t>(p, p + sqlite3_column_bytes(s, i));
+}
+std::string column_text(sqlite3_stmt* s, int i) {
+  auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string();
+}
+
+} // namespace
+
+struct Store::Impl {
+  Db db;
+
+  Error error(std::string_view what) const {
+    return Error{std::string(what) + ": " + sqlite3_errmsg(db.get())};
+  }
+
+  Result<Stmt> prepare(const char* sql) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db.get(), sql, -1, &raw, nullptr) != SQLITE_OK)
+      return std::unexpected(error("database"));
+    return Stmt(raw);
+  }
+
+  // Binds each argument by position: integers, strings, byte vectors, names (as wire).
+  void bind_one(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
+  void bind_one(sqlite3_stmt* s, int i, const std::string& v) {
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void bind_one(sqlite3_stmt* s, int i, std::string_view v) {
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void bind_one(sqlite3_stmt* s, int i, const std::vector<std::uint8_t>& v) {
+    // A zero-length blob must still bind as a blob, not NULL.
+    sqlite3_bind_blob(s, i, v.empty() ? "" : static_cast<const void*>(v.data()),
+                      static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void bind_one(sqlite3_stmt* s, int i, const Name& v) { bind_one(s, i, v.lowercased().wire()); }
+
+  template <class... Args> Result<Stmt> statement(const char* sql, const Args&... args) {
+    auto s = prepare(sql);
+    if (!s)
+      return s;
+    int i = 0;
+    (bind_one(s->get(), ++i, args), ...);
+    return s;
+  }
+
+  template <class... Args> Result<int> run(const char* sql, const Args&... args) {
+    auto s = statement(sql, args...);
+    if (!s)
+      return std::unexpected(s.error());
+    int rc = sqlite3_step(s->get());
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+      return std::unexpected(error("database"));
+    return sqlite3_changes(db.get());
+  }
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::Store(Store&&) noexcept = default;
+Store& Store::operator=(Store&&) noexcept = default;
+Store::~Store() = default;
+
+Result<Store> Store::open(const std::string& path, Mode mode) {
+  struct stat st {};
+  bool exists = ::stat(path.c_str(), &st) == 0;
+  if (!exists && mode == Mode::kOpenExisting)
+    return fail("no database at " + path + " (run 'moat init' first, or pass --db)");
+  if (!exists) {
+    // Create it 0600 ourselves: it will hold private keys.
+    int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return fail("cannot create database " + path + ": " + std::strerror(errno));
+    ::close(fd);
+  }
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  auto impl = std::make_unique<Impl>();
+  impl->db.reset(raw);
+  if (rc != SQLITE_OK)
+    return fail("cannot open database " + path + ": " +
+                (raw ? sqlite3_errmsg(raw) : std::string("out of memory")));
+  sqlite3_busy_timeout(raw, 5000);
+  Store store(std::move(impl));
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                             "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON"}) {
+    if (auto r = store.exec(pragma); !r)
+      return fail("cannot open database " + path + ": " + r.error().message);
+  }
+  auto version = store.schema_version();
+  if (!version)
+    return fail("cannot read database " + path + ": " + version.error().message);
+  if (*version > kSchemaVersion)
+    return fail("database " + path + " has schema " + std::to_string(*version) +
+                ", newer than this moat (" + std::to_string(kSchemaVersion) + ")");
+  for (int v = *version; v < kSchemaVersion; ++v) {
+    auto r = store.transaction([&]() -> Result<void> {
+      if (auto e = store.exec(kMigrations[v]); !e)
+        return e;
+      return store.exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+    });
+    if (!r)
+      return fail("cannot migrate database " + path + " to schema " + std::to_string(v + 1) +
+                  ": " + r.error().message);
+  }
+  return store;
+}
+
+Result<void> Store::exec(const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(impl_->db.get(), sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    std::string m = msg ? msg : "unknown error";
+    sqlite3_free(msg);
+    return fail("database: " + m);
+  }
+  return {};
+}
+
+Result<int> Store::schema_version() {
+  auto s = impl_->prepare("PRAGMA user_version");
+  if (!s)
+    return std::unexpected(s.error());
+  if (sqlite3_step(s->get()) != SQLITE_ROW)
+    return std::unexpected(impl_->error("database"));
+  return sqlite3_column_int(s->get(), 0);
+}
+
+namespace {
+
+constexpr const char* kDomainColumns =
+    "SELECT id, name, soa_mname, soa_rname, soa_refresh, soa_retry, soa_expire, soa_minimum, "
+    "soa_ttl, serial, algorithm, nsec3, dnskey_ttl, version, created FROM domains";
+
+Result<Domain> read_domain(sqlite3_stmt* s) {
+  Domain d;
+  d.id = sqlite3_column_int64(s, 0);
+  auto name = Name::parse(column_text(s, 1));
+  auto mname = Name::parse(column_text(s, 2));
+  auto rname = Name::parse(column_text(s, 3));
+  if (!name || !mname || !rname)
+    return fail("database: corrupt domain row " + std::to_string(d.id));
+  d.name = *name;
+  d.soa.mname = *mname;
+  d.soa.rname = *rname;
+  d.soa.refresh = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
+  d.soa.retry = static_cast<std::uint32_t>(sqlite3_column_int64(s, 5));
+  d.soa.expire = static_cast<std::uint32_t>(sqlite3_column_int64(s, 6));
+  d.soa.minimum = static_cast<std::uint32_t>(sqlite3_column_int64(s, 7));
+  d.soa.ttl = static_cast<std::uint32_t>(sqlite3_column_int64(s, 8));
+  d.serial = static_cast<std::uint32_t>(sqlite3_column_int64(s, 9));
+  d.algorithm = static_cast<std::uint8_t>(sqlite3_column_int(s, 10));
+  d.nsec3 = sqlite3_column_int(s, 11) != 0;
+  d.dnskey_ttl = static_cast<std::uint32_t>(sqlite3_column_int64(s, 12));
+  d.version = sqlite3_column_int64(s, 13);
+  d.created = sqlite3_column_int64(s, 14);
+  return d;
+}
+
+} // namespace
+
+Result<std::optional<Domain>> Store::find_domain(const Name& name) {
+  std::string sql = std::string(kDomainColumns) + " WHERE name = ?";
+  auto s = impl_->statement(sql.c_str(), name.lowercased().to_string());
+  if (!s)
+    return std::unexpected(s.error());
+  int rc = sqlite3_step(s->get());
+  if (rc == SQLITE_DONE)
+    return std::optional<Domain>();
+  if (rc != SQLITE_ROW)
+    return std::unexpected(impl_->error("database"));
+  auto d = read_domain(s->get());
+  if (!d)
+    return std::unexpected(d.error());
+  return std::optional<Domain>(std::move(*d));
+}
+
+Result<std::vector<Domain>> Store::list_domains() {
+  std::string sql = std::string(kDomainColumns) + " ORDER BY name";
+  auto s = impl_->prepare(sql.c_str());
+  if (!s)
+    return std::unexpected(s.error());
+  std::vector<Domain> out;
+  int rc;
+  while ((rc = sqlite3_step(s->get())) == SQLITE_ROW) {
+    auto d = read_domain(s->get());
+    if (!d)
+      return std::unexpected(d.error());
+    out.push_back(std::move(*d));
+  }
+  if (rc != SQLITE_DONE)
+    return std::unexpected(impl_->error("database"));
+  return out;
+}
+
+Result<std::int64_t> Store::insert_domain(const Domain& d) {
+  auto existing = find_domain(d.name);
+  if (!existing)
+    return std::unexpected(existing.error());
+  if (*existing)
+    return fail("domain " + d.name.to_string() + " already exists");
+  auto r = impl_->run(
+      "INSERT INTO domains (name, soa_mname, soa_rname, soa_refresh, soa_retry, soa_expire, "
+      "soa_minimum, soa_ttl, serial, algorithm, nsec3, dnskey_ttl, version, created) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      d.name.lowercased().to_string(), d.soa.mname.lowercased().to_string(),
+      d.soa.rname.lowercased().to_string(), std::int64_t{d.soa.refresh},
+      std::int64_t{d.soa.retry}, std::int64_t{d.soa.expire}, std::int64_t{d.soa.minimum},
+      std::int64_t{d.soa.ttl}, std::int64_t{d.serial}, std::int64_t{d.algorithm},
+      std::int64_t{d.nsec3 ? 1 : 0}, std::int64_t{d.dnskey_ttl},
+      std::int64_t{d.version > 0 ? d.version : 1}, std::int64_t{d.created});
+  if (!r)
+    return std::unexpected(r.error());
+  return sqlite3_last_insert_rowid(impl_->db.get());
+}
+
+Result<void> Store::update_domain(const Domain& d) {
+  auto r = impl_->run("UPDATE domains SET soa_mname=?, soa_rname=?, soa_refresh=?, soa_retry=?, "
+                      "soa_expire=?, soa_minimum=?, soa_ttl=?, serial=?, algorithm=?, nsec3=?, "
+                      "dnskey_ttl=? WHERE id=?",
+                      d.soa.mname.lowercased().to_string(), d.soa.rname.lowercased().to_string(),
+                      std::int64_t{d.soa.refresh}, std::int64_t{d.soa.retry},
+                      std::int64_t{d.soa.expire}, std::int64_t{d.soa.minimum},
+                      std::int64_t{d.soa.ttl}, std::int64_t{d.serial},
+                      std::int64_t{d.algorithm}, std::int64_t{d.nsec3 ? 1 : 0},
+                      std::int64_t{d.dnskey_ttl}, d.id);
+  if (!r)
+    return std::unexpected(r.error());
+  if (*r == 0)
+    return fail("no domain with id " + std::to_string(d.id));
+  return {};
+}
+
+Result<void> Store::delete_domain(std::int64_t id) {
+  auto r = impl_->run("DELETE FROM domains WHERE id=?", id);
+  if (!r)
+    return std::unexpected(r.error());
+  if (*r == 0)
+    return fail("no domain with id " + std::to_string(id));
+  return {};
+}
+
+Result<void> Store::touch_domain(std::int64_t id, UnixTime now) {
+  // RFC 1982 serial arithmetic: the new serial must be "greater" than the old one. Use the
+  // current time when it is ahead of serial + 1 (Knot's "unixtime" policy), else serial + 1.
+  auto r = impl_->run(
+      "UPDATE domains SET version = version + 1, serial = CASE "
+      "WHEN ((? - (serial + 1)) & 4294967295) BETWEEN 1 AND 2147483647 THEN (? & 4294967295) "
+      "ELSE ((serial + 1) & 4294967295) END WHERE id = ?",
+      std::int64_t{now}, std::int64_t{now}, id);
+  if (!r)
+    return std::unexpected(r.error());
+  if (*r == 0)
+    return fail("no domain with id " + std::to_string(id));
+  return {};
+}
+
+Result<std::vector<Store::DomainVersion>> Store::domain_versions() {
+  auto s = impl_->prepare("SELECT id, version FROM domains ORDER BY id");
+  if (!s)
+    return std::unexpected(s.error());
+  std::vector<DomainVersion> out;
+  int rc;
+  while ((rc = sqlite3_step(s->get())) == SQLITE_ROW)
+    out.push_back({sqlite3_column_int64(s->get(), 0), sqlite3_column_int64(s->get(), 1)});
+  if (rc != SQLITE_DONE)
+    return std::unexpected(impl_->error("database"));
+  return out;
+}
+
+Result<std::vector<Rr>> Store::records(std::int64_t domain_id) {
+  auto s = impl_->statement("SELECT owner, type, ttl, rdata FROM records WHERE domain_id = ?",
+                            domain_id);
+  if (!s)
+    return std::unexpected(s.error());
+  std::vector<Rr> out;
+  int rc;
+  while ((rc = sqlite3_step(s->get())) == SQLITE_ROW) {
+    auto owner = Name::from_wire(column_blob(s->get(), 0));
+    if (!owner)
+      return fail("database: corrupt record owner in domain " + std::to_string(domain_id));
+    out.push_back(Rr{std::move(*owner), static_cast<std::uint16_t>(sqlite3_column_int(s->get(), 1)),
+                     static_cast<std::uint32_t>(sqlite3_column_int64(s->get(), 2)),
+                     column_blob(s->get(), 3)});
+  }
+  if (rc != SQLITE_DONE)
+    return std::unexpected(impl_->error("database"));
+  return out;
+}
+
+Result<bool> Store::insert_record(std::int64_t domain_id, const Rr& rr) {
+  // One TTL per RRset (RFC 2181 §5.2): the newest TTL applies to every member.
+  auto u = impl_->run("UPDATE records SET ttl = ? WHERE domain_id = ? AND owner = ? AND type = ?",
+                      std::int64_t{rr.ttl}, domain_id, rr.owner, std::int64_t{rr.type});
+  if (!u)
+    return std::unexpected(u.error());
+  auto r = impl_->run("INSERT OR IGNORE INTO records (domain_id, owner, type, ttl, rdata) "
+                      "VALUES (?,?,?,?,?)",
+                      domain_id, rr.owner, std::int64_t{rr.type}, std::int64_t{rr.ttl}, rr.rdata);
+  if (!r)
+    return std::unexpected(r.error());
+  return *r > 0;
+}
+
+Result<int> Store::delete_records(std::int64_t domain_id, const Name& owner, std::uint16_t type,
+                                  const std::vector<std::uint8_t>* rdata) {
+  if (rdata != nullptr)
+    return impl_->run(
+        "DELETE FROM records WHERE domain_id = ? AND owner = ? AND type = ? AND rdata = ?",
+        domain_id, owner, std::int64_t{type}, *rdata);
+  return impl_->run("DELETE FROM records WHERE domain_id = ? AND owner = ? AND type = ?",
+                    domain_id, owner, std::int64_t{type});
+}
+
+Result<void> Store::delete_all_records(std::int64_t domain_id) {
+  auto r = impl_->run("DELETE FROM records WHERE domain_id = ?", domain_id);
+  if (!r)
+    return std::unexpected(r.error());
+  return {};
+}
+
+Result<std::vector<KeyRecord>> Store::keys(std::int64_t domain_id) {
+  auto s = impl_->statement("SELECT id, domain_id, role, algorithm, key_tag, dnskey_rdata, "
+                            "private_pem, state, created FROM keys WHERE domain_id = ? ORDER BY id",
+                            domain_id);
+  if (!s)
+    return std::unexpected(s.error());
+  std::vector<KeyRecord> out;
+  int rc;
+  while ((rc = sqlite3_step(s->get())) == SQLITE_ROW) {
+    KeyRecord k;
+    k.id = sqlite3_column_int64(s->get(), 0);
+    k.domain_id = sqlite3_column_int64(s->get(), 1);
+    k.role = column_text(s->get(), 2);
+    k.algorithm = static_cast<std::uint8_t>(sqlite3_column_int(s->get(), 3));
+    k.key_tag = static_cast<std::uint16_t>(sqlite3_column_int(s->get(), 4));
+    k.dnskey_rdata = column_blob(s->get(), 5);
+    k.private_pem = column_text(s->get(), 6);
+    k.state = column_text(s->get(), 7);
+    k.created = sqlite3_column_int64(s->get(), 8);
+    out.push_back(std::move(k));
+  }
+  if (rc != SQLITE_DONE)
+    return std::unexpected(impl_->error("database"));
+  return out;
+}
+
+Result<std::int64_t> Store::insert_key(const KeyRecord& k) {
+  auto r = impl_->run("INSERT INTO keys (domain_id, role, algorithm, key_tag, dnskey_rdata, "
+                      "private_pem, state, created) VALUES (?,?,?,?,?,?,?,?)",
+                      k.domain_id, k.role, std::int64_t{k.algorithm}, std::int64_t{k.key_tag},
+                      k.dnskey_rdata, k.private_pem, k.state, std::int64_t{k.created});
+  if (!r)
+    return std::unexpected(r.error());
+  return sqlite3_last_insert_rowid(impl_->db.get());
+}
+
+Result<void> Store::audit(UnixTime at, std::string_view actor, std::string_view action,
+                          std::string_view detail) {
+  auto r = impl_->run("INSERT INTO audit (at, actor, action, detail) VALUES (?,?,?,?)",
+                      std::int64_t{at}, actor, action, detail);
+  if (!r)
+    return std::unexpected(r.error());
+  return {};
+}
+
+Result<std::vector<Store::AuditEntry>> Store::audit_log() {
+  auto s = impl_->prepare("SELECT at, actor, action, detail FROM audit ORDER BY id");
+  if (!s)
+    return std::unexpected(s.error());
+  std::vector<AuditEntry> out;
+  int rc;
+  while ((rc = sqlite3_step(s->get())) == SQLITE_ROW)
+    out.push_back({sqlite3_column_int64(s->get(), 0), column_text(s->get(), 1),
+                   column_text(s->get(), 2), column_text(s->get(), 3)});
+  if (rc != SQLITE_DONE)
+    return std::unexpected(impl_->error("database"));
+  return out;
+}
+
+} // namespace moat

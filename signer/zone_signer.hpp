@@ -1,0 +1,86 @@
+#pragma once
+
+#include "core/error.hpp"
+#include "core/name.hpp"
+#include "core/rr.hpp"
+#include "signer/key.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace moat::signer {
+
+/// One RRset of a signed zone with its signatures.
+struct SignedRrset {
+  Name owner;
+  std::uint16_t type = 0;
+  std::uint32_t ttl = 0;
+  std::vector<std::vector<std::uint8_t>> rdatas; ///< canonical order (sorted by RDATA octets)
+  std::vector<std::vector<std::uint8_t>> rrsigs; ///< RRSIG RDATA; empty for delegation NS and glue
+};
+
+/// How a zone is signed.
+struct SignPolicy {
+  bool nsec3 = false;                          ///< NSEC3, 0 extra iterations, empty salt (RFC 9276)
+  std::uint32_t sig_validity = 14 * 86400;     ///< lifetime of a new signature
+  std::uint32_t sig_refresh = 7 * 86400;       ///< re-sign when less than this is left
+  std::uint32_t inception_offset = 3600;       ///< backdate inception for clock skew
+  std::uint32_t dnskey_ttl = 3600;             ///< TTL of DNSKEY, CDS and CDNSKEY
+  bool publish_cds = true;                     ///< CDS + CDNSKEY for every KSK (RFC 7344, 8078)
+};
+
+/// The keys that sign a zone. KSKs sign DNSKEY, CDS and CDNSKEY; ZSKs sign everything else.
+struct KeySet {
+  std::vector<const SigningKey*> ksks;
+  std::vector<const SigningKey*> zsks;
+};
+
+/// The unsigned zone: every record, SOA included, all owners at or below `apex`.
+struct ZoneContent {
+  Name apex;
+  std::vector<Rr> records;
+};
+
+/// A complete signed zone, ready to be served or written out.
+struct SignedZone {
+  Name apex;
+  /// Every RRset of the zone (DNSKEY, CDS, CDNSKEY, NSEC/NSEC3, NSEC3PARAM included), sorted
+  /// by owner in canonical order, then by type; the SOA is the first.
+  std::vector<SignedRrset> rrsets;
+  bool nsec3 = false;
+  std::uint32_t serial = 0;
+  /// How many signatures this build created, and how many it took from the previous build.
+  std::size_t signatures_made = 0;
+  std::size_t signatures_reused = 0;
+  /// RRsets whose content differs from the previous build (added, changed or removed).
+  std::size_t rrsets_changed = 0;
+  /// The earliest expiration of any signature, to schedule the next refresh.
+  std::int64_t earliest_expiration = 0;
+};
+
+/// Signs zones and remembers the signatures of its last build, so that signing the next
+/// version of the same zone only creates signatures for RRsets that changed (plus those near
+/// their refresh time). Not thread-safe; one ZoneSigner per zone.
+class ZoneSigner {
+public:
+  /// Signs `content` at time `now`. Fails (and keeps the previous cache) when the content is
+  /// not a valid zone (no SOA at the apex, records outside the apex) or a key cannot sign.
+  [[nodiscard]] Result<SignedZone> sign(const ZoneContent& content, const KeySet& keys,
+                                        const SignPolicy& policy, std::int64_t now);
+
+private:
+  struct Cached {
+    std::uint32_t ttl;
+    std::vector<std::vector<std::uint8_t>> rdatas;
+    std::vector<std::vector<std::uint8_t>> rrsigs;
+    std::int64_t min_expiration;
+    std::vector<std::uint16_t> key_tags;
+  };
+  std::map<std::pair<Name, std::uint16_t>, Cached> cache_;
+};
+
+} // namespace moat::signer
