@@ -1,1 +1,243 @@
-// placeholder: being written
+#include "signer/zone_signer.hpp"
+
+#include "signer/nsec3.hpp"
+#include "signer/rrsig.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace moat::signer {
+namespace {
+
+// All RRsets at one owner name, keyed by type.
+using Node = std::map<std::uint16_t, SignedRrset>;
+
+
+std::uint32_t read32(const std::vector<std::uint8_t>& b, std::size_t at) {
+  return (std::uint32_t{b[at]} << 24) | (std::uint32_t{b[at + 1]} << 16) |
+         (std::uint32_t{b[at + 2]} << 8) | b[at + 3];
+}
+
+// SOA MINIMUM and TTL, read from the SOA RDATA.
+Result<std::pair<std::uint32_t, std::uint32_t>> soa_minimum_and_ttl(const SignedRrset& soa) {
+  if (soa.rdatas.size() != 1)
+    return fail("the apex must have exactly one SOA record");
+  const auto& rd = soa.rdatas.front();
+  std::size_t i = 0;
+  for (int names = 0; names < 2; ++names) {
+    while (i < rd.size() && rd[i] != 0)
+      i += rd[i] + 1;
+    ++i;
+  }
+  if (i + 20 != rd.size())
+    return fail("malformed SOA RDATA");
+  return std::pair{read32(rd, i + 16), soa.ttl};
+}
+
+std::vector<std::uint16_t> types_of(const Node& node) {
+  std::vector<std::uint16_t> out;
+  for (const auto& [type, _] : node)
+    out.push_back(type);
+  return out;
+}
+
+} // namespace
+
+Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& keys,
+                                    const SignPolicy& policy, std::int64_t now) {
+  if (keys.ksks.empty() || keys.zsks.empty())
+    return fail(content.apex.to_string() + ": signing needs at least one KSK and one ZSK");
+  const Name apex = content.apex.lowercased();
+
+  // Group records into RRsets; duplicates collapse, RDATA sorted into canonical order.
+  std::map<Name, Node> nodes;
+  nodes[apex];
+  for (const Rr& rr : content.records) {
+    if (!rr.owner.is_subdomain_of(apex))
+      return fail(rr.owner.to_string() + " is outside the zone " + apex.to_string());
+    if (is_dnssec_type(rr.type) && rr.type != rrtype::DS)
+      continue; // generated below from the keys and the chain
+    Name owner = rr.owner.lowercased();
+    SignedRrset& set = nodes[owner][rr.type];
+    if (set.rdatas.empty()) {
+      set.owner = owner;
+      set.type = rr.type;
+      set.ttl = rr.ttl;
+    }
+    set.ttl = std::min(set.ttl, rr.ttl);
+    set.rdatas.push_back(rr.rdata);
+  }
+  Node& apex_node = nodes[apex];
+  auto soa_it = apex_node.find(rrtype::SOA);
+  if (soa_it == apex_node.end())
+    return fail(apex.to_string() + " has no SOA record");
+  for (auto& [_, node] : nodes)
+    for (auto& [__, set] : node) {
+      std::ranges::sort(set.rdatas);
+      set.rdatas.erase(std::unique(set.rdatas.begin(), set.rdatas.end()), set.rdatas.end());
+    }
+  auto soa_fields = soa_minimum_and_ttl(soa_it->second);
+  if (!soa_fields)
+    return std::unexpected(soa_fields.error());
+  // RFC 9077: NSEC/NSEC3 TTL is the smaller of the SOA MINIMUM and the SOA TTL.
+  const std::uint32_t denial_ttl = std::min(soa_fields->first, soa_fields->second);
+
+  SignedZone zone;
+  zone.apex = apex;
+  zone.nsec3 = policy.nsec3;
+  zone.serial = read32(soa_it->second.rdatas.front(), soa_it->second.rdatas.front().size() - 20);
+
+  // DNSKEY, CDS and CDNSKEY at the apex, from the keys.
+  auto add_apex_set = [&](std::uint16_t type, std::vector<std::vector<std::uint8_t>> rdatas) {
+    std::ranges::sort(rdatas);
+    rdatas.erase(std::unique(rdatas.begin(), rdatas.end()), rdatas.end());
+    apex_node[type] = SignedRrset{apex, type, policy.dnskey_ttl, std::move(rdatas), {}};
+  };
+  std::vector<std::vector<std::uint8_t>> dnskeys, cds, cdnskeys;
+  for (const auto* k : keys.ksks) {
+    dnskeys.push_back(k->dnskey_rdata());
+    cds.push_back(ds_rdata(apex, k->dnskey_rdata()));
+    cdnskeys.push_back(k->dnskey_rdata());
+  }
+  for (const auto* k : keys.zsks)
+    dnskeys.push_back(k->dnskey_rdata());
+  add_apex_set(rrtype::DNSKEY, std::move(dnskeys));
+  if (policy.publish_cds) {
+    add_apex_set(rrtype::CDS, std::move(cds));
+    add_apex_set(rrtype::CDNSKEY, std::move(cdnskeys));
+  }
+
+  // Zone cuts: NS below the apex. Names under a cut are glue or occluded: served only as
+  // glue, never signed, not part of the denial chain (RFC 4035 §2.2, §2.3).
+  std::set<Name> cuts;
+  std::set<Name> occluded;
+  for (const auto& [owner, node] : nodes) {
+    if (owner == apex)
+      continue;
+    bool under_cut = false;
+    for (Name n = owner.parent(); n != apex && !n.is_root(); n = n.parent())
+      if (cuts.contains(n))
+        under_cut = true;
+    // `nodes` iterates in canonical order, so a cut is always seen before the names under it.
+    if (under_cut)
+      occluded.insert(owner);
+    else if (node.contains(rrtype::NS))
+      cuts.insert(owner);
+  }
+
+  // The denial-of-existence chain.
+  if (!policy.nsec3) {
+    std::vector<const Name*> chain;
+    for (const auto& [owner, _] : nodes)
+      if (!occluded.contains(owner))
+        chain.push_back(&owner);
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+      const Name& owner = *chain[i];
+      const Name& next = *chain[(i + 1) % chain.size()];
+      std::vector<std::uint16_t> types = types_of(nodes[owner]);
+      types.push_back(rrtype::NSEC);
+      types.push_back(rrtype::RRSIG);
+      std::vector<std::uint8_t> rd = next.wire();
+      auto bitmap = type_bitmap(types);
+      rd.insert(rd.end(), bitmap.begin(), bitmap.end());
+      nodes[owner][rrtype::NSEC] = SignedRrset{owner, rrtype::NSEC, denial_ttl, {std::move(rd)}, {}};
+    }
+  } else {
+    // Every authoritative name and delegation, plus the empty non-terminals between them and
+    // the apex (RFC 5155 §7.1). No opt-out, no salt, no extra iterations (RFC 9276).
+    apex_node[rrtype::NSEC3PARAM] =
+        SignedRrset{apex, rrtype::NSEC3PARAM, denial_ttl, {{1, 0, 0, 0, 0}}, {}};
+    std::map<std::vector<std::uint8_t>, std::vector<std::uint16_t>> hashed;
+    for (const auto& [owner, node] : nodes) {
+      if (occluded.contains(owner))
+        continue;
+      std::vector<std::uint16_t> types = types_of(node);
+      bool insecure_cut = cuts.contains(owner) && !node.contains(rrtype::DS);
+      if (!insecure_cut)
+        types.push_back(rrtype::RRSIG);
+      hashed[nsec3_hash(owner, {}, 0)] = std::move(types);
+      for (Name n = owner.parent(); n != apex && n.is_subdomain_of(apex); n = n.parent()) {
+        if (nodes.contains(n))
+          break;
+        hashed.try_emplace(nsec3_hash(n, {}, 0)); // empty non-terminal: empty bitmap
+      }
+    }
+    std::vector<std::vector<std::uint8_t>> order;
+    for (const auto& [h, _] : hashed)
+      order.push_back(h);
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      const auto& next = order[(i + 1) % order.size()];
+      std::vector<std::uint8_t> rd{1, 0, 0, 0, 0, static_cast<std::uint8_t>(next.size())};
+      rd.insert(rd.end(), next.begin(), next.end());
+      auto bitmap = type_bitmap(hashed[order[i]]);
+      rd.insert(rd.end(), bitmap.begin(), bitmap.end());
+      auto owner = apex.prepend(base32hex_encode(order[i]));
+      if (!owner)
+        return fail(apex.to_string() + " is too long for NSEC3 owner names");
+      nodes[*owner][rrtype::NSEC3] =
+          SignedRrset{*owner, rrtype::NSEC3, denial_ttl, {std::move(rd)}, {}};
+    }
+  }
+
+  // Sign, re-using last build's signatures where the RRset and the keys are unchanged and the
+  // signatures are not due for refresh.
+  std::vector<std::uint16_t> ksk_tags, zsk_tags;
+  for (const auto* k : keys.ksks)
+    ksk_tags.push_back(k->key_tag());
+  for (const auto* k : keys.zsks)
+    zsk_tags.push_back(k->key_tag());
+  const Validity validity{now - policy.inception_offset, now + policy.sig_validity};
+
+  std::map<std::pair<Name, std::uint16_t>, Cached> next_cache;
+  zone.earliest_expiration = validity.expiration;
+  std::size_t unchanged = 0;
+  for (auto& [owner, node] : nodes) {
+    const bool is_cut = cuts.contains(owner);
+    const bool is_occluded = occluded.contains(owner);
+    // SOA first at the apex, then the other types in numeric order.
+    if (owner == apex)
+      zone.rrsets.push_back(std::move(node[rrtype::SOA]));
+    for (auto& [type, set] : node) {
+      if (owner == apex && type == rrtype::SOA)
+        continue;
+      zone.rrsets.push_back(std::move(set));
+    }
+    for (std::size_t i = zone.rrsets.size() - node.size(); i < zone.rrsets.size(); ++i) {
+      SignedRrset& set = zone.rrsets[i];
+      if (is_occluded || (is_cut && set.type != rrtype::DS && set.type != rrtype::NSEC))
+        continue;
+      const bool by_ksk = set.type == rrtype::DNSKEY || set.type == rrtype::CDS ||
+                          set.type == rrtype::CDNSKEY;
+      const auto& signer_keys = by_ksk ? keys.ksks : keys.zsks;
+      const auto& tags = by_ksk ? ksk_tags : zsk_tags;
+      auto key = std::pair{set.owner, set.type};
+      auto old = cache_.find(key);
+      if (old != cache_.end() && old->second.ttl == set.ttl && old->second.rdatas == set.rdatas) {
+        ++unchanged;
+        if (old->second.key_tags == tags &&
+            old->second.min_expiration - now > static_cast<std::int64_t>(policy.sig_refresh)) {
+          set.rrsigs = old->second.rrsigs;
+          zone.signatures_reused += set.rrsigs.size();
+          zone.earliest_expiration = std::min(zone.earliest_expiration, old->second.min_expiration);
+          next_cache.emplace(key, old->second);
+          continue;
+        }
+      }
+      for (const auto* k : signer_keys) {
+        auto sig = sign_rrset(*k, apex, RrsetView{set.owner, set.type, set.ttl, set.rdatas},
+                              validity);
+        if (!sig)
+          return fail(set.owner.to_string() + " " + type_to_string(set.type) + ": " +
+                      sig.error().message);
+        set.rrsigs.push_back(std::move(*sig));
+        ++zone.signatures_made;
+      }
+      next_cache.emplace(key, Cached{set.ttl, set.rdatas, set.rrsigs, validity.expiration, tags});
+    }
+  }
+  zone.rrsets_changed = (next_cache.size() - unchanged) + (cache_.size() - unchanged);
+  cache_ = std::move(next_cache);
+  return zone;
+}
+
+} // namespace moat::signer

@@ -1,0 +1,128 @@
+// moat-dnsd: wires the store, the loader and the network together, then waits for a signal.
+#include "core/clock.hpp"
+#include "core/store.hpp"
+#include "dnsd/server.hpp"
+#include "dnsd/snapshot_holder.hpp"
+#include "dnsd/zone_loader.hpp"
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+namespace {
+
+std::string default_db() {
+  const char* env = std::getenv("MOAT_DB");
+  return env != nullptr && *env != '\0' ? env : "/var/lib/moat/moat.db";
+}
+
+void log_event(spdlog::logger& log, const moat::dnsd::ZoneEvent& e) {
+  using Kind = moat::dnsd::ZoneEvent::Kind;
+  switch (e.kind) {
+  case Kind::kLoaded:
+  case Kind::kReloaded:
+    log.info("{} {} serial {}: {} rrsets changed, {} signatures made, {} reused in {:.1f} ms",
+             e.kind == Kind::kLoaded ? "load" : "reload", e.zone, e.serial, e.rrsets_changed,
+             e.signatures_made, e.signatures_reused, e.milliseconds);
+    break;
+  case Kind::kRemoved:
+    log.info("removed {}", e.zone);
+    break;
+  case Kind::kFailed:
+    log.error("cannot load {}: {} (still serving the previous version)", e.zone, e.error);
+    break;
+  }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"moat-dnsd: DNSSEC-signing authoritative nameserver of moat"};
+  std::string db = default_db();
+  std::vector<std::string> listen;
+  std::size_t workers = 1;
+  int poll_ms = 100;
+  std::string level = "info";
+  app.add_option("--db", db, "database written by the moat CLI (default $MOAT_DB or /var/lib/moat/moat.db)");
+  app.add_option("--listen", listen, "ADDR:PORT or [ADDR6]:PORT, repeatable (default 0.0.0.0:53 and [::]:53)");
+  app.add_option("--workers", workers, "UDP worker threads per address")->check(CLI::Range(1, 64));
+  app.add_option("--poll-ms", poll_ms, "how often to look for changes in the database")
+      ->check(CLI::Range(10, 10000));
+  app.add_option("--log-level", level, "trace|debug|info|warn|error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  CLI11_PARSE(app, argc, argv);
+
+  auto log = spdlog::stderr_color_mt("dnsd");
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  log->set_level(spdlog::level::from_str(level));
+
+  if (listen.empty())
+    listen = {"0.0.0.0:53", "[::]:53"};
+  std::vector<moat::dnsd::ListenAddress> addresses;
+  for (const auto& l : listen) {
+    auto a = moat::dnsd::parse_listen_address(l);
+    if (!a) {
+      log->error("{}", a.error().message);
+      return 2;
+    }
+    addresses.push_back(*a);
+  }
+
+  auto store = moat::Store::open(db, moat::Store::Mode::kOpenExisting);
+  if (!store) {
+    log->error("{}", store.error().message);
+    return 1;
+  }
+  // SIGINT/SIGTERM are taken with sigwait by this thread only; block them before any thread
+  // starts so the others inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  moat::dnsd::ZoneLoader loader(std::move(*store), moat::system_clock());
+  moat::dnsd::SnapshotHolder holder;
+  auto load = [&] {
+    std::vector<moat::dnsd::ZoneEvent> events;
+    auto snap = loader.poll(events);
+    for (const auto& e : events)
+      log_event(*log, e);
+    if (!snap) {
+      log->error("cannot read {}: {}", db, snap.error().message);
+      return;
+    }
+    if (*snap)
+      holder.publish(*snap);
+  };
+  load(); // serve signed zones from the first answer on
+
+  moat::dnsd::Server server(holder, {.udp_workers = workers}, log);
+  if (auto r = server.bind(addresses); !r) {
+    log->error("{}", r.error().message);
+    return 1;
+  }
+  server.start();
+  for (const auto& a : addresses)
+    log->info("listening on {} (udp+tcp)", a.to_string());
+  log->info("moat-dnsd started: {} zone(s) from {}", holder.current()->zones.size(), db);
+
+  std::atomic<bool> stopping{false};
+  std::thread watcher([&] {
+    while (!stopping.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+      load();
+    }
+  });
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log->info("stopping on signal {}", sig);
+  stopping = true;
+  watcher.join();
+  server.stop();
+  return 0;
+}

@@ -1,0 +1,303 @@
+#include "dnsd/server.hpp"
+
+#include "dnsd/answer.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <thread>
+#include <unistd.h>
+
+namespace moat::dnsd {
+namespace {
+
+constexpr int kPollMs = 200; // how quickly threads notice stop()
+
+class Fd {
+public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~Fd() { reset(); }
+  void reset() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+  }
+  [[nodiscard]] int get() const { return fd_; }
+
+private:
+  int fd_;
+};
+
+Result<Fd> open_socket(const ListenAddress& a, int type, bool reuseport) {
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (a.ipv6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(a.port);
+    if (inet_pton(AF_INET6, a.host.c_str(), &s6->sin6_addr) != 1)
+      return fail("bad IPv6 address " + a.host);
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(a.port);
+    if (inet_pton(AF_INET, a.host.c_str(), &s4->sin_addr) != 1)
+      return fail("bad IPv4 address " + a.host);
+    len = sizeof(sockaddr_in);
+  }
+  Fd fd(::socket(ss.ss_family, type | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0)
+    return fail("socket: " + std::string(std::strerror(errno)));
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuseport)
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (a.ipv6) // [::]:53 must not collide with 0.0.0.0:53
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
+    return fail("cannot listen on " + std::string(type == SOCK_DGRAM ? "udp " : "tcp ") +
+                a.to_string() + ": " + std::strerror(errno));
+  if (type == SOCK_STREAM && ::listen(fd.get(), 128) != 0)
+    return fail("listen " + a.to_string() + ": " + std::strerror(errno));
+  return fd;
+}
+
+// Reads exactly `n` bytes, giving up after `timeout_ms` of silence or when `stop` is set.
+bool read_full(int fd, std::uint8_t* p, std::size_t n, int timeout_ms,
+               const std::atomic<bool>& stop) {
+  std::size_t got = 0;
+  int waited = 0;
+  while (got < n) {
+    pollfd pfd{fd, POLLIN, 0};
+    int r = ::poll(&pfd, 1, kPollMs);
+    if (stop.load())
+      return false;
+    if (r == 0) {
+      waited += kPollMs;
+      if (waited >= timeout_ms)
+        return false;
+      continue;
+    }
+    if (r < 0 && errno == EINTR)
+      continue;
+    ssize_t k = ::recv(fd, p + got, n - got, 0);
+    if (k <= 0)
+      return false;
+    got += static_cast<std::size_t>(k);
+    waited = 0;
+  }
+  return true;
+}
+
+bool write_full(int fd, const std::uint8_t* p, std::size_t n, int timeout_ms) {
+  std::size_t sent = 0;
+  while (sent < n) {
+    pollfd pfd{fd, POLLOUT, 0};
+    int r = ::poll(&pfd, 1, timeout_ms);
+    if (r <= 0) {
+      if (r < 0 && errno == EINTR)
+        continue;
+      return false; // a reader that stopped reading is cut off
+    }
+    ssize_t k = ::send(fd, p + sent, n - sent, MSG_NOSIGNAL);
+    if (k <= 0)
+      return false;
+    sent += static_cast<std::size_t>(k);
+  }
+  return true;
+}
+
+} // namespace
+
+std::string ListenAddress::to_string() const {
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Result<ListenAddress> parse_listen_address(std::string_view text) {
+  ListenAddress a;
+  std::string_view port;
+  if (text.starts_with("[")) {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return fail("bad listen address '" + std::string(text) + "' (expected [IPV6]:PORT)");
+    a.host = std::string(text.substr(1, close - 1));
+    a.ipv6 = true;
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos)
+      return fail("bad listen address '" + std::string(text) + "' (expected ADDR:PORT)");
+    a.host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+  }
+  unsigned v = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+  if (ec != std::errc() || ptr != port.data() + port.size() || v > 65535)
+    return fail("bad port in listen address '" + std::string(text) + "'");
+  a.port = static_cast<std::uint16_t>(v);
+  in6_addr tmp6;
+  in_addr tmp4;
+  if (a.ipv6 ? inet_pton(AF_INET6, a.host.c_str(), &tmp6) != 1
+             : inet_pton(AF_INET, a.host.c_str(), &tmp4) != 1)
+    return fail("bad address in listen address '" + std::string(text) + "'");
+  return a;
+}
+
+struct Server::Impl {
+  const SnapshotHolder& holder;
+  ServerOptions options;
+  std::shared_ptr<spdlog::logger> log;
+  std::vector<Fd> udp, tcp;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+
+  struct Connection {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::mutex conn_mutex; ///< guards connections and live_connections; a leaf lock
+  std::list<Connection> connections;
+  std::size_t live_connections = 0;
+
+  // Joins the threads of connections that have ended. Called with conn_mutex held.
+  void reap_locked() {
+    for (auto it = connections.begin(); it != connections.end();) {
+      if (it->done->load()) {
+        it->thread.join();
+        it = connections.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void udp_loop(int fd) {
+    SnapshotHolder::Reader reader(holder);
+    std::vector<std::uint8_t> in(65535), out(kMaxResponse);
+    while (!stopping.load(std::memory_order_relaxed)) {
+      pollfd pfd{fd, POLLIN, 0};
+      if (::poll(&pfd, 1, kPollMs) <= 0)
+        continue;
+      sockaddr_storage peer{};
+      socklen_t plen = sizeof peer;
+      ssize_t n = ::recvfrom(fd, in.data(), in.size(), MSG_DONTWAIT,
+                             reinterpret_cast<sockaddr*>(&peer), &plen);
+      if (n <= 0)
+        continue;
+      std::size_t len =
+          answer({in.data(), static_cast<std::size_t>(n)}, reader.get(), false, out);
+      if (len > 0)
+        ::sendto(fd, out.data(), len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&peer), plen);
+    }
+  }
+
+  void tcp_connection(Fd fd, std::shared_ptr<std::atomic<bool>> done) {
+    SnapshotHolder::Reader reader(holder);
+    std::vector<std::uint8_t> in(65535), out(kMaxResponse + 2);
+    for (std::size_t q = 0; q < options.tcp_queries_per_connection; ++q) {
+      std::uint8_t lenbuf[2];
+      if (!read_full(fd.get(), lenbuf, 2, options.tcp_idle_timeout_ms, stopping))
+        break;
+      std::size_t len = (std::size_t{lenbuf[0]} << 8) | lenbuf[1];
+      if (len == 0 || !read_full(fd.get(), in.data(), len, options.tcp_idle_timeout_ms, stopping))
+        break;
+      std::size_t n = answer({in.data(), len}, reader.get(), true,
+                             std::span<std::uint8_t>(out).subspan(2));
+      if (n == 0)
+        break; // nothing sensible to say: a response or a runt; hang up
+      out[0] = static_cast<std::uint8_t>(n >> 8);
+      out[1] = static_cast<std::uint8_t>(n);
+      if (!write_full(fd.get(), out.data(), n + 2, options.tcp_idle_timeout_ms))
+        break;
+    }
+    std::lock_guard lock(conn_mutex);
+    --live_connections;
+    done->store(true);
+  }
+
+  void tcp_accept_loop(int lfd) {
+    while (!stopping.load()) {
+      pollfd pfd{lfd, POLLIN, 0};
+      if (::poll(&pfd, 1, kPollMs) <= 0)
+        continue;
+      Fd fd(::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC));
+      if (fd.get() < 0) {
+        if (errno == EMFILE || errno == ENFILE) // out of descriptors: back off, stay alive
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
+      std::lock_guard lock(conn_mutex);
+      reap_locked();
+      if (live_connections >= options.max_tcp_connections)
+        continue; // refused by closing; Fd's destructor does it
+      ++live_connections;
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      connections.push_back({std::thread([this, f = std::move(fd), done]() mutable {
+                               tcp_connection(std::move(f), done);
+                             }),
+                             done});
+    }
+  }
+};
+
+Server::Server(const SnapshotHolder& holder, ServerOptions options,
+               std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_unique<Impl>(holder, options, std::move(log))) {}
+
+Server::~Server() { stop(); }
+
+Result<void> Server::bind(const std::vector<ListenAddress>& addresses) {
+  for (const auto& a : addresses) {
+    for (std::size_t w = 0; w < std::max<std::size_t>(1, impl_->options.udp_workers); ++w) {
+      auto fd = open_socket(a, SOCK_DGRAM, true);
+      if (!fd)
+        return std::unexpected(fd.error());
+      impl_->udp.push_back(std::move(*fd));
+    }
+    auto fd = open_socket(a, SOCK_STREAM, false);
+    if (!fd)
+      return std::unexpected(fd.error());
+    impl_->tcp.push_back(std::move(*fd));
+  }
+  return {};
+}
+
+void Server::start() {
+  for (const Fd& fd : impl_->udp)
+    impl_->threads.emplace_back([this, f = fd.get()] { impl_->udp_loop(f); });
+  for (const Fd& fd : impl_->tcp)
+    impl_->threads.emplace_back([this, f = fd.get()] { impl_->tcp_accept_loop(f); });
+}
+
+void Server::stop() {
+  if (!impl_ || impl_->stopping.exchange(true))
+    return;
+  for (auto& t : impl_->threads)
+    t.join();
+  std::list<Impl::Connection> conns;
+  {
+    std::lock_guard lock(impl_->conn_mutex);
+    conns.swap(impl_->connections);
+  }
+  for (auto& c : conns)
+    c.thread.join();
+}
+
+} // namespace moat::dnsd

@@ -1,0 +1,113 @@
+#pragma once
+
+#include "core/name.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <span>
+
+namespace moat::dnsd {
+
+/// RCODE values (the low 4 bits; BADVERS needs the extended RCODE in the OPT record).
+namespace rcode {
+inline constexpr std::uint16_t kNoError = 0, kFormErr = 1, kServFail = 2, kNxDomain = 3,
+                               kNotImp = 4, kRefused = 5, kNotAuth = 9, kBadVers = 16;
+} // namespace rcode
+
+inline constexpr std::uint16_t kOpcodeQuery = 0;
+inline constexpr std::size_t kHeaderSize = 12;
+/// The EDNS buffer size moat advertises and caps UDP answers at (DNS flag day 2020).
+inline constexpr std::uint16_t kEdnsBufferSize = 1232;
+
+/// What the parser learned from a request, enough to answer it or to say why not.
+struct Query {
+  std::uint16_t id = 0;
+  std::uint8_t opcode = 0;
+  bool rd = false;
+  bool cd = false;
+  bool has_question = false;
+  Name qname;                     ///< as received (case kept for the echoed question)
+  std::uint16_t qtype = 0;
+  std::uint16_t qclass = 0;
+  bool has_edns = false;
+  std::uint8_t edns_version = 0;
+  std::uint16_t udp_size = 512;   ///< the requester's buffer, at least 512
+  bool dnssec_ok = false;
+};
+
+/// How a request is to be handled.
+enum class Verdict {
+  kAnswer,   ///< a well-formed QUERY: look it up
+  kError,    ///< answer with `error_rcode` and no data (question echoed when parsed)
+  kDrop,     ///< send nothing: too short for a header, or a response (QR set)
+};
+
+struct Parsed {
+  Verdict verdict = Verdict::kDrop;
+  std::uint16_t error_rcode = rcode::kNoError;
+  Query query;
+};
+
+/// Parses a request. Never reads outside `packet`, follows no compression pointer in the
+/// question (there is nothing before it to point at) and at most a bounded number elsewhere.
+[[nodiscard]] Parsed parse_query(std::span<const std::uint8_t> packet);
+
+/// Writes a response into a caller-owned buffer, compressing names against those already
+/// written. Every add_* returns false, and writes nothing, when the record would pass `limit`.
+class ResponseWriter {
+public:
+  ResponseWriter(std::span<std::uint8_t> buffer, std::size_t limit);
+
+  /// Header and (when the query had one) the question; the RCODE's low 4 bits go here.
+  void start(const Query& q, std::uint16_t rcode, bool authoritative);
+
+  enum class Section { kAnswer, kAuthority, kAdditional };
+  /// Appends one record. Names in the RDATA of RFC 1035 types are compressed too.
+  bool add(Section s, const Name& owner, std::uint16_t type, std::uint32_t ttl,
+           std::span<const std::uint8_t> rdata);
+
+  /// Appends the OPT record (version 0, our buffer size, DO echoed, extended RCODE).
+  bool add_opt(bool dnssec_ok, std::uint16_t full_rcode);
+
+  /// A point to roll back to, so an RRset is written whole or not at all.
+  struct Mark {
+    std::size_t pos;
+    std::size_t targets;
+    std::array<std::uint8_t, 6> counts;
+  };
+  [[nodiscard]] Mark mark() const;
+  void rollback(const Mark& m);
+
+  /// Changes the size limit (e.g. to keep room for the OPT record); never above the buffer.
+  void set_limit(std::size_t limit) { limit_ = std::min(limit, buf_.size()); }
+
+  void set_tc();
+  void set_rcode(std::uint16_t rcode);
+  void set_aa(bool aa);
+  /// Removes every record after the question, e.g. before setting TC.
+  void truncate_to_question();
+  /// The size the header says each section has.
+  [[nodiscard]] std::uint16_t count(Section s) const;
+  [[nodiscard]] std::size_t size() const { return pos_; }
+  /// Bytes left before `limit`.
+  [[nodiscard]] std::size_t room() const { return limit_ - pos_; }
+  [[nodiscard]] std::span<const std::uint8_t> bytes() const { return buf_.first(pos_); }
+
+private:
+  bool write_name(const Name& name, bool compress);
+  void put16(std::uint16_t v);
+  void put32(std::uint32_t v);
+
+  std::span<std::uint8_t> buf_;
+  std::size_t limit_;
+  std::size_t pos_ = 0;
+  std::size_t question_end_ = kHeaderSize;
+  bool overflow_ = false;
+  // Offsets of names (and their suffixes) already written, for compression pointers.
+  static constexpr std::size_t kMaxTargets = 64;
+  std::array<std::uint16_t, kMaxTargets> targets_{};
+  std::size_t n_targets_ = 0;
+};
+
+} // namespace moat::dnsd

@@ -1,0 +1,90 @@
+#include "dnsd/zone_loader.hpp"
+
+#include "signer/zone_source.hpp"
+
+#include <chrono>
+#include <set>
+
+namespace moat::dnsd {
+
+ZoneLoader::ZoneLoader(Store store, std::shared_ptr<Clock> clock)
+    : store_(std::move(store)), clock_(std::move(clock)) {}
+
+Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>& events) {
+  auto versions = store_.domain_versions();
+  if (!versions)
+    return std::unexpected(versions.error());
+  const std::int64_t now = clock_->now();
+  bool changed = false;
+  std::set<std::int64_t> present;
+  for (const auto& [id, version] : *versions) {
+    present.insert(id);
+    auto& state = zones_[id];
+    if (state.version == version && now < state.refresh_at)
+      continue;
+    auto started = std::chrono::steady_clock::now();
+    const bool first = state.served == nullptr;
+    // Read everything in one read transaction so the CLI's commit is seen whole.
+    Result<signer::ZoneSource> src = fail("not read");
+    auto tx = store_.read_transaction([&]() -> Result<void> {
+      auto domains = store_.list_domains();
+      if (!domains)
+        return std::unexpected(domains.error());
+      for (const Domain& d : *domains)
+        if (d.id == id) {
+          src = signer::load_zone_source(store_, d);
+          return {};
+        }
+      src = fail("domain vanished while loading");
+      return {};
+    });
+    if (!tx)
+      src = std::unexpected(tx.error());
+    Result<signer::SignedZone> signed_zone =
+        src ? state.signer.sign(src->content, src->key_set(), src->policy, now)
+            : Result<signer::SignedZone>(std::unexpected(src.error()));
+    if (!signed_zone) {
+      events.push_back({ZoneEvent::Kind::kFailed, src ? src->domain.name.to_string() : state.name,
+                        0, 0, 0, 0, 0, signed_zone.error().message});
+      state.version = version; // do not retry in a loop; the next change retries
+      state.refresh_at = now + 60;
+      continue;
+    }
+    const signer::SignedZone& sz = *signed_zone;
+    ZoneEvent ev{first ? ZoneEvent::Kind::kLoaded : ZoneEvent::Kind::kReloaded,
+                 src->domain.name.to_string(),
+                 sz.serial,
+                 sz.rrsets_changed,
+                 sz.signatures_made,
+                 sz.signatures_reused,
+                 0,
+                 {}};
+    state.name = ev.zone;
+    state.version = version;
+    state.refresh_at = sz.earliest_expiration - src->policy.sig_refresh;
+    state.served = ServedZone::build(std::move(*signed_zone));
+    ev.milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                                started)
+                          .count();
+    events.push_back(std::move(ev));
+    changed = true;
+  }
+  for (auto it = zones_.begin(); it != zones_.end();) {
+    if (!present.contains(it->first)) {
+      events.push_back({ZoneEvent::Kind::kRemoved, it->second.name, 0, 0, 0, 0, 0, {}});
+      it = zones_.erase(it);
+      changed = true;
+    } else {
+      ++it;
+    }
+  }
+  if (!changed)
+    return std::shared_ptr<const Snapshot>();
+  auto snap = std::make_shared<Snapshot>();
+  for (const auto& [_, state] : zones_)
+    if (state.served)
+      snap->zones.push_back(state.served);
+  return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+} // namespace moat::dnsd

@@ -1,0 +1,54 @@
+#pragma once
+
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/store.hpp"
+#include "dnsd/snapshot.hpp"
+#include "signer/zone_signer.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moat::dnsd {
+
+/// What a (re)load did to one zone, for the log.
+struct ZoneEvent {
+  enum class Kind { kLoaded, kReloaded, kRemoved, kFailed } kind;
+  std::string zone;
+  std::uint32_t serial = 0;
+  std::size_t rrsets_changed = 0;
+  std::size_t signatures_made = 0;
+  std::size_t signatures_reused = 0;
+  double milliseconds = 0;
+  std::string error; ///< for kFailed: the zone keeps being served as it was
+};
+
+/// Reads desired state from the store, signs what changed and builds snapshots. Runs on one
+/// thread (it owns a Store connection and the per-zone signature caches).
+class ZoneLoader {
+public:
+  ZoneLoader(Store store, std::shared_ptr<Clock> clock);
+
+  /// Looks for domains added, changed (version bumped), removed, or whose signatures are due
+  /// for refresh; signs them and returns a new snapshot, or nullptr when nothing changed.
+  /// `events` receives one entry per zone touched.
+  [[nodiscard]] Result<std::shared_ptr<const Snapshot>> poll(std::vector<ZoneEvent>& events);
+
+private:
+  struct ZoneState {
+    std::int64_t version = -1;
+    std::string name;
+    signer::ZoneSigner signer;
+    std::shared_ptr<const ServedZone> served;
+    std::int64_t refresh_at = 0; ///< when the earliest signature needs renewing
+  };
+
+  Store store_;
+  std::shared_ptr<Clock> clock_;
+  std::map<std::int64_t, ZoneState> zones_; ///< by domain id
+};
+
+} // namespace moat::dnsd

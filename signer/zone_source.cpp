@@ -1,0 +1,76 @@
+#include "signer/zone_source.hpp"
+
+namespace moat::signer {
+namespace {
+
+void put16(std::vector<std::uint8_t>& out, std::uint16_t v) {
+  out.push_back(static_cast<std::uint8_t>(v >> 8));
+  out.push_back(static_cast<std::uint8_t>(v));
+}
+void put32(std::vector<std::uint8_t>& out, std::uint32_t v) {
+  put16(out, static_cast<std::uint16_t>(v >> 16));
+  put16(out, static_cast<std::uint16_t>(v));
+}
+
+} // namespace
+
+KeySet ZoneSource::key_set() const {
+  KeySet set;
+  for (const SigningKey& k : keys)
+    (k.is_ksk() ? set.ksks : set.zsks).push_back(&k);
+  return set;
+}
+
+Rr soa_record(const Domain& d) {
+  Rr soa{d.name, rrtype::SOA, d.soa.ttl, {}};
+  const Name m_name = d.soa.mname.lowercased();
+  const Name r_name = d.soa.rname.lowercased();
+  const auto& m = m_name.wire();
+  const auto& r = r_name.wire();
+  soa.rdata.insert(soa.rdata.end(), m.begin(), m.end());
+  soa.rdata.insert(soa.rdata.end(), r.begin(), r.end());
+  put32(soa.rdata, d.serial);
+  put32(soa.rdata, d.soa.refresh);
+  put32(soa.rdata, d.soa.retry);
+  put32(soa.rdata, d.soa.expire);
+  put32(soa.rdata, d.soa.minimum);
+  return soa;
+}
+
+Result<ZoneSource> load_zone_source(Store& store, const Domain& d) {
+  ZoneSource src;
+  src.domain = d;
+  src.content.apex = d.name;
+  auto records = store.records(d.id);
+  if (!records)
+    return std::unexpected(records.error());
+  src.content.records.reserve(records->size() + 1);
+  src.content.records.push_back(soa_record(d));
+  for (Rr& rr : *records)
+    src.content.records.push_back(std::move(rr));
+  auto keys = store.keys(d.id);
+  if (!keys)
+    return std::unexpected(keys.error());
+  bool have_ksk = false, have_zsk = false;
+  for (const KeyRecord& k : *keys) {
+    if (k.state != "active")
+      continue;
+    if (!is_supported_algorithm(k.algorithm))
+      return fail(d.name.to_string() + ": key " + std::to_string(k.key_tag) +
+                  " has unsupported algorithm " + std::to_string(k.algorithm));
+    std::uint16_t flags = k.role == "zsk" ? kZskFlags : kKskFlags;
+    auto key = SigningKey::from_pem(k.private_pem, static_cast<Algorithm>(k.algorithm), flags);
+    if (!key)
+      return fail(d.name.to_string() + ": key " + std::to_string(k.key_tag) + ": " +
+                  key.error().message);
+    (key->is_ksk() ? have_ksk : have_zsk) = true;
+    src.keys.push_back(std::move(*key));
+  }
+  if (!have_ksk || !have_zsk)
+    return fail(d.name.to_string() + " has no active " + (have_ksk ? "ZSK" : "KSK"));
+  src.policy.nsec3 = d.nsec3;
+  src.policy.dnskey_ttl = d.dnskey_ttl;
+  return src;
+}
+
+} // namespace moat::signer
