@@ -1,0 +1,77 @@
+#include "cli/provision.hpp"
+
+#include "signer/key.hpp"
+
+#include <cctype>
+
+namespace moat::cli {
+namespace {
+
+KeyRecord generate_key(signer::Algorithm alg, std::uint16_t flags, UnixTime now) {
+  signer::SigningKey key = unwrap(signer::SigningKey::generate(alg, flags));
+  KeyRecord k;
+  k.role = key.is_ksk() ? "ksk" : "zsk";
+  k.algorithm = static_cast<std::uint8_t>(alg);
+  k.key_tag = key.key_tag();
+  k.dnskey_rdata = key.dnskey_rdata();
+  k.private_pem = key.private_pem();
+  k.state = "active";
+  k.created = now;
+  return k;
+}
+
+} // namespace
+
+std::vector<KeyRecord> create_domain(const Context& ctx, Store& store, Domain& domain,
+                                     const std::vector<Rr>& records, UnixTime now,
+                                     std::string_view action, const std::string& detail) {
+  // Fail before the (slow, for RSA) key generation when the name is taken; the insert below
+  // checks again inside the transaction in case another moat got there first.
+  if (unwrap(store.find_domain(domain.name)))
+    throw CliError("domain " + domain.name.to_string() + " already exists");
+  if (!signer::is_supported_algorithm(domain.algorithm))
+    throw CliError("unsupported DNSSEC algorithm " + std::to_string(domain.algorithm));
+  auto alg = static_cast<signer::Algorithm>(domain.algorithm);
+  std::vector<KeyRecord> keys;
+  keys.push_back(generate_key(alg, signer::kKskFlags, now));
+  // Distinct key tags keep signatures unambiguous for validators and for `key list`.
+  do {
+    keys.resize(1);
+    keys.push_back(generate_key(alg, signer::kZskFlags, now));
+  } while (keys[1].key_tag == keys[0].key_tag);
+
+  ctx.commit(store, now, action, detail, [&]() -> Result<void> {
+    auto id = store.insert_domain(domain);
+    if (!id)
+      return std::unexpected(id.error());
+    domain.id = *id;
+    for (const Rr& rr : records) {
+      if (auto r = store.insert_record(domain.id, rr); !r)
+        return std::unexpected(r.error());
+    }
+    for (KeyRecord& k : keys) {
+      k.domain_id = domain.id;
+      auto key_id = store.insert_key(k);
+      if (!key_id)
+        return std::unexpected(key_id.error());
+      k.id = *key_id;
+    }
+    return {};
+  });
+  return keys;
+}
+
+std::string key_tags_summary(const std::vector<KeyRecord>& keys) {
+  std::string out;
+  for (const KeyRecord& k : keys) {
+    if (!out.empty())
+      out += ", ";
+    std::string role = k.role;
+    for (char& c : role)
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    out += role + " " + std::to_string(k.key_tag);
+  }
+  return out;
+}
+
+} // namespace moat::cli
