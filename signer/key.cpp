@@ -1,6 +1,8 @@
 // DNSSEC keys on OpenSSL 3: generation, DNSKEY encoding, signatures in DNSSEC wire format.
 #include "signer/key.hpp"
 
+#include "core/c_handles.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <openssl/bio.h>
@@ -16,30 +18,12 @@
 namespace moat::signer {
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct BioFree {
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-struct BnFree {
-  void operator()(BIGNUM* p) const { BN_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-using Bio = std::unique_ptr<BIO, BioFree>;
-using Bn = std::unique_ptr<BIGNUM, BnFree>;
-using EcdsaSig = std::unique_ptr<ECDSA_SIG, EcdsaSigFree>;
+using ossl::Bio;
+using ossl::Bn;
+using ossl::EcdsaSig;
+using ossl::MdCtx;
+using ossl::Pkey;
+using ossl::PkeyCtx;
 
 std::string openssl_error(std::string_view what) { return std::string(what) + " failed (OpenSSL)"; }
 
