@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -24,16 +23,12 @@ struct RdfFree {
 struct BufferFree {
   void operator()(ldns_buffer* p) const { ldns_buffer_free(p); }
 };
-struct FileClose {
-  void operator()(FILE* p) const { std::fclose(p); }
-};
 struct CharFree {
   void operator()(char* p) const { LDNS_FREE(p); }
 };
 using LdnsRr = std::unique_ptr<ldns_rr, RrFree>;
 using LdnsRdf = std::unique_ptr<ldns_rdf, RdfFree>;
 using LdnsBuffer = std::unique_ptr<ldns_buffer, BufferFree>;
-using File = std::unique_ptr<FILE, FileClose>;
 using LdnsString = std::unique_ptr<char, CharFree>;
 
 LdnsRdf name_rdf(const Name& n) {
@@ -141,6 +136,110 @@ Result<void> check_hex_tail(std::uint16_t type, std::string_view text) {
   return {};
 }
 
+
+// Splits presentation-format text at blanks, keeping a quoted string (escapes included) as one
+// token; parentheses count as blanks.
+std::vector<std::string_view> tokens_of(std::string_view text) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  const auto blank = [](char c) {
+    return c == ' ' || c == '\t' || c == '(' || c == ')' || c == '\n' || c == '\r';
+  };
+  while (i < text.size()) {
+    while (i < text.size() && blank(text[i]))
+      ++i;
+    if (i >= text.size())
+      break;
+    const std::size_t start = i;
+    bool quoted = false;
+    while (i < text.size() && (quoted || !blank(text[i]))) {
+      if (text[i] == '\\')
+        ++i;
+      else if (text[i] == '"')
+        quoted = !quoted;
+      ++i;
+    }
+    out.push_back(text.substr(start, std::min(i, text.size()) - start));
+  }
+  return out;
+}
+
+// The largest value of an integer RDATA field, or 0 when the field is not an integer.
+std::uint64_t integer_field_max(ldns_rdf_type t) {
+  switch (t) {
+  case LDNS_RDF_TYPE_INT8:
+  case LDNS_RDF_TYPE_ALG:
+  case LDNS_RDF_TYPE_CERTIFICATE_USAGE:
+  case LDNS_RDF_TYPE_SELECTOR:
+  case LDNS_RDF_TYPE_MATCHING_TYPE:
+    return 0xff;
+  case LDNS_RDF_TYPE_INT16:
+  case LDNS_RDF_TYPE_CERT_ALG:
+    return 0xffff;
+  case LDNS_RDF_TYPE_INT32:
+    return 0xffffffff;
+  default:
+    return 0;
+  }
+}
+
+// Fields that are always exactly one token, so the fields after them can still be lined up
+// with the tokens of the text.
+bool single_token_field(ldns_rdf_type t) {
+  return integer_field_max(t) != 0 || t == LDNS_RDF_TYPE_DNAME || t == LDNS_RDF_TYPE_A ||
+         t == LDNS_RDF_TYPE_AAAA || t == LDNS_RDF_TYPE_TYPE || t == LDNS_RDF_TYPE_CLASS ||
+         t == LDNS_RDF_TYPE_TAG || t == LDNS_RDF_TYPE_PERIOD || t == LDNS_RDF_TYPE_TIME;
+}
+
+// ldns reads integer fields with strtol and keeps the low bits: "MX 70000 mail" would be stored
+// as MX 4464. Every integer field ahead of the first multi-token field (hex, base64, strings)
+// is checked against its width here; those fields come first in every common type.
+Result<void> check_integer_fields(std::uint16_t type, std::string_view text) {
+  const ldns_rr_descriptor* d = ldns_rr_descript(type);
+  if (d == nullptr || text.starts_with("\\#"))
+    return {};
+  const auto tokens = tokens_of(text);
+  const std::size_t fields = std::min(tokens.size(), ldns_rr_descriptor_maximum(d));
+  for (std::size_t i = 0; i < fields; ++i) {
+    const ldns_rdf_type t = ldns_rr_descriptor_field_type(d, i);
+    if (!single_token_field(t))
+      break;
+    const std::uint64_t max = integer_field_max(t);
+    const std::string_view tok = tokens[i];
+    if (max == 0 || tok.empty() || !std::ranges::all_of(tok, [](char c) { return c >= '0' && c <= '9'; }))
+      continue;
+    std::uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
+    if (ec != std::errc() || v > max)
+      return fail("bad " + type_to_string(type) + " data '" + std::string(text) + "': field " +
+                  std::to_string(i + 1) + " (" + std::string(tok) + ") is larger than " +
+                  std::to_string(max));
+  }
+  return {};
+}
+
+// The RDATA part of a whole record "owner [ttl] [class] type rdata": what follows the first
+// token after the owner that names `type`.
+std::string_view rdata_part(std::string_view record, std::uint16_t type) {
+  const std::string mnemonic = type_to_string(type);
+  const std::string generic = "TYPE" + std::to_string(type);
+  const auto tokens = tokens_of(record);
+  for (std::size_t i = 1; i < tokens.size(); ++i) {
+    const auto same = [&](std::string_view a, std::string_view b) {
+      return a.size() == b.size() &&
+             std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::toupper(static_cast<unsigned char>(x)) == y;
+             });
+    };
+    if (same(tokens[i], mnemonic) || same(tokens[i], generic)) {
+      const std::size_t end = static_cast<std::size_t>(tokens[i].data() - record.data()) +
+                              tokens[i].size();
+      return record.substr(end);
+    }
+  }
+  return {};
+}
+
 } // namespace
 
 Result<std::uint16_t> type_from_string(std::string_view text) {
@@ -188,6 +287,8 @@ Result<std::vector<std::uint8_t>> parse_rdata(std::uint16_t type, std::string_vi
   if (has_comment(text))
     return fail("unexpected ';' in " + type_to_string(type) + " data (quote it)");
   if (auto r = check_hex_tail(type, text); !r)
+    return std::unexpected(r.error());
+  if (auto r = check_integer_fields(type, text); !r)
     return std::unexpected(r.error());
   std::string line = origin.to_string() + " 0 IN " + type_to_string(type) + " " + std::string(text);
   auto origin_rdf = name_rdf(origin);
@@ -270,59 +371,29 @@ std::vector<Name> rdata_target_names(const Rr& rr) {
   return {*n};
 }
 
-Result<ZoneFile> parse_zone_file(std::string_view path, const Name& origin) {
-  File fp(std::fopen(std::string(path).c_str(), "r"));
-  if (!fp)
-    return fail("cannot open zone file " + std::string(path) + ": " + std::strerror(errno));
-  // Record by record rather than ldns_zone_new_frm_fp_l: that one leaks what it parsed before
-  // an error and reports the line after the bad one.
-  ldns_rdf* origin_raw = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, origin.wire().size(),
-                                               origin.wire().data());
-  ldns_rdf* prev_raw = nullptr;
-  std::uint32_t default_ttl = 3600;
-  int line = 0;
-  ZoneFile out;
-  auto where = [&](int at) { return std::string(path) + ":" + std::to_string(at) + ": "; };
-  Result<void> status;
-  while (status && !std::feof(fp.get())) {
-    ldns_rr* raw = nullptr;
-    ldns_status st =
-        ldns_rr_new_frm_fp_l(&raw, fp.get(), &default_ttl, &origin_raw, &prev_raw, &line);
-    LdnsRr rr(raw);
-    // `line` counts the newlines read so far; a last line without one has not been counted.
-    int at = std::feof(fp.get()) ? line + 1 : line;
-    if (st == LDNS_STATUS_SYNTAX_EMPTY || st == LDNS_STATUS_SYNTAX_TTL ||
-        st == LDNS_STATUS_SYNTAX_ORIGIN)
-      continue;
-    if (st == LDNS_STATUS_SYNTAX_INCLUDE) {
-      status = fail(where(at) + "$INCLUDE is not supported");
-      break;
-    }
-    if (st != LDNS_STATUS_OK || rr == nullptr) {
-      status = fail(where(at) + ldns_get_errorstr_by_id(st));
-      break;
-    }
-    if (ldns_rr_get_class(rr.get()) != LDNS_RR_CLASS_IN) {
-      status = fail(where(at) + "only class IN records are served");
-      break;
-    }
-    ldns_rr2canonical(rr.get());
-    auto r = from_ldns(rr.get());
-    if (!r) {
-      status = fail(where(at) + r.error().message);
-      break;
-    }
-    if (!r->owner.is_subdomain_of(origin)) {
-      status = fail(where(at) + r->owner.to_string() + " is outside the zone " +
-                    origin.to_string());
-      break;
-    }
-    out.records.push_back(std::move(*r));
-  }
-  LdnsRdf origin_owner(origin_raw), prev_owner(prev_raw);
-  if (!status)
-    return std::unexpected(status.error());
-  return out;
+Result<Rr> parse_rr(std::string_view text, const Name& origin, std::uint32_t default_ttl) {
+  if (text.find_first_of("\n\r") != std::string_view::npos)
+    return fail("a record must be on one line");
+  if (has_comment(text))
+    return fail("unexpected ';' in a record (quote it)");
+  const std::string line(text);
+  auto origin_rdf = name_rdf(origin);
+  ldns_rr* raw = nullptr;
+  const ldns_status st =
+      ldns_rr_new_frm_str(&raw, line.c_str(), default_ttl, origin_rdf.get(), nullptr);
+  LdnsRr rr(raw);
+  if (st != LDNS_STATUS_OK || rr == nullptr)
+    return fail(ldns_get_errorstr_by_id(st));
+  if (ldns_rr_get_class(rr.get()) != LDNS_RR_CLASS_IN)
+    return fail("only class IN records are served");
+  const auto type = static_cast<std::uint16_t>(ldns_rr_get_type(rr.get()));
+  const std::string_view rdata_text = rdata_part(text, type);
+  if (auto r = check_hex_tail(type, rdata_text); !r)
+    return std::unexpected(r.error());
+  if (auto r = check_integer_fields(type, rdata_text); !r)
+    return std::unexpected(r.error());
+  ldns_rr2canonical(rr.get());
+  return from_ldns(rr.get());
 }
 
 } // namespace moat

@@ -61,13 +61,19 @@ struct Rr {
 /// (NS, MX, SRV targets), in order.
 [[nodiscard]] std::vector<Name> rdata_target_names(const Rr& rr);
 
+/// Parses one whole record, "owner [ttl] [class] type rdata", on one line. Relative names are
+/// completed with `origin`; a record without a TTL gets `default_ttl`.
+[[nodiscard]] Result<Rr> parse_rr(std::string_view text, const Name& origin,
+                                  std::uint32_t default_ttl);
+
 /// The parsed contents of an RFC 1035 master file.
 struct ZoneFile {
   std::vector<Rr> records; ///< every record, SOA included, in file order
 };
 
-/// Parses a master file ($ORIGIN, $TTL, $INCLUDE refused, relative names, parentheses).
-/// `origin` is the zone's apex; every record must be at or below it. Errors carry the line.
+/// Parses a master file ($ORIGIN, $TTL, $INCLUDE refused, relative names, parentheses, owner
+/// omitted for the previous one). `origin` is the zone's apex; every record must be at or
+/// below it. Errors carry the file name and line. (core/zone_file.cpp)
 [[nodiscard]] Result<ZoneFile> parse_zone_file(std::string_view path, const Name& origin);
 
 } // namespace moat

@@ -473,5 +473,67 @@ TEST(ParseZoneFile, ReportsMissingFile) {
   EXPECT_TRUE(mentions(z.error().message, path));
 }
 
+TEST(ParseZoneFile, RefusesUnclosedParenthesisAtTheLineThatOpenedIt) {
+  TempDir dir;
+  auto path = dir.write("paren.zone", "$TTL 600\n"                        // 1
+                                      "@ SOA ns1 hostmaster ( 1 2 3 4 5\n" // 2
+                                      "www A 192.0.2.1\n");                // 3
+  auto z = parse_zone_file(path, origin());
+  ASSERT_FALSE(z);
+  EXPECT_TRUE(mentions(z.error().message, path + ":2:")) << z.error().message;
+}
+
+TEST(ParseZoneFile, RefusesCloseParenthesisWithoutOpen) {
+  TempDir dir;
+  auto path = dir.write("close.zone", "$TTL 600\n"
+                                      "@ SOA ns1 hostmaster 1 2 3 4 5 )\n");
+  EXPECT_FALSE(parse_zone_file(path, origin()));
+}
+
+TEST(ParseZoneFile, RefusesIntegerFieldThatWouldWrap) {
+  TempDir dir;
+  auto path = dir.write("wrap.zone", "$TTL 600\n"
+                                     "@ SOA ns1 hostmaster 1 2 3 4 5\n"
+                                     "@ MX 70000 mail\n");
+  auto z = parse_zone_file(path, origin());
+  ASSERT_FALSE(z);
+  EXPECT_TRUE(mentions(z.error().message, path + ":3:")) << z.error().message;
+}
+
+TEST(ParseZoneFile, GivesOwnerlessEntryThePreviousOwnerAndReadsTtlUnits) {
+  TempDir dir;
+  auto path = dir.write("owners.zone", "$TTL 1h30m\n"
+                                       "@ SOA ns1 hostmaster 1 2 3 4 5\n"
+                                       "mail A 192.0.2.1\n"
+                                       "     AAAA 2001:db8::1 ; same owner\n"
+                                       "txt TXT \"a;b (c\"\n");
+  auto z = parse_zone_file(path, origin());
+  ASSERT_TRUE(z) << z.error().message;
+  ASSERT_EQ(z->records.size(), 4u);
+  EXPECT_EQ(z->records[0].ttl, 5400u);
+  EXPECT_EQ(z->records[2].owner, name("mail.example.test."));
+  EXPECT_EQ(z->records[2].type, rrtype::AAAA);
+  EXPECT_EQ(z->records[3].rdata, rdata(rrtype::TXT, "\"a;b (c\""));
+}
+
+TEST(ParseRdata, RefusesIntegerFieldsLargerThanTheirWidth) {
+  EXPECT_FALSE(parse_rdata(rrtype::MX, "70000 mail.example.test.", origin()));
+  EXPECT_FALSE(parse_rdata(rrtype::TLSA, "300 1 1 " + kSha256Hex, origin()));
+  EXPECT_FALSE(parse_rdata(rrtype::TLSA, "3 1 256 " + kSha256Hex, origin()));
+  EXPECT_FALSE(parse_rdata(rrtype::CAA, "256 issue \"ca.example\"", origin()));
+  EXPECT_FALSE(parse_rdata(rrtype::SRV, "1 2 65536 sip.example.test.", origin()));
+  EXPECT_FALSE(parse_rdata(rrtype::MX, "99999999999999999999999 mail.example.test.", origin()));
+  EXPECT_TRUE(parse_rdata(rrtype::MX, "65535 mail.example.test.", origin()));
+  EXPECT_TRUE(parse_rdata(rrtype::CAA, "128 issue \"ca.example\"", origin()));
+  EXPECT_TRUE(parse_rdata(rrtype::SRV, "0 0 65535 sip.example.test.", origin()));
+}
+
+TEST(ParseRr, ReadsAWholeRecordWithDefaultTtl) {
+  auto rr = parse_rr("www IN A 192.0.2.7", origin(), 900);
+  ASSERT_TRUE(rr) << rr.error().message;
+  EXPECT_EQ(*rr, (Rr{name("www.example.test."), rrtype::A, 900, bytes({192, 0, 2, 7})}));
+  EXPECT_FALSE(parse_rr("www 60 IN MX 65536 mail", origin(), 900));
+}
+
 } // namespace
 } // namespace moat
