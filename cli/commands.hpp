@@ -22,5 +22,11 @@ void add_record_commands(CLI::App& app, Context& ctx);
 void add_zone_commands(CLI::App& app, Context& ctx);
 /// `key list` and `ds`.
 void add_key_commands(CLI::App& app, Context& ctx);
+/// `mx add|del|list` and `cert deploy|list`.
+void add_mail_commands(CLI::App& app, Context& ctx);
+/// `policy set|show|del` and `tlsrpt set|del`.
+void add_policy_commands(CLI::App& app, Context& ctx);
+/// `tick` and `status`.
+void add_tick_commands(CLI::App& app, Context& ctx);
 
 } // namespace moat::cli

@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
   moat::cli::add_record_commands(app, ctx);
   moat::cli::add_zone_commands(app, ctx);
   moat::cli::add_key_commands(app, ctx);
+  moat::cli::add_mail_commands(app, ctx);
+  moat::cli::add_policy_commands(app, ctx);
+  moat::cli::add_tick_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

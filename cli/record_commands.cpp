@@ -82,7 +82,9 @@ void run_record_add(const Context& ctx, const RecordOptions& o) {
       return std::unexpected(inserted.error());
     if (!*inserted)
       return fail("record already exists: " + record_summary(rr));
-    return store.touch_domain(d.id, now);
+    if (auto t = store.touch_domain(d.id, now); !t)
+      return std::unexpected(t.error());
+    return {};
   });
   if (ctx.json)
     print_json({{"ok", true}, {"action", "record add"}, {"record", record_json(rr)}});
@@ -128,7 +130,9 @@ void run_record_del(const Context& ctx, const RecordOptions& o) {
     auto n = store.delete_records(d.id, owner, type, rdata ? &*rdata : nullptr);
     if (!n)
       return std::unexpected(n.error());
-    return store.touch_domain(d.id, now);
+    if (auto t = store.touch_domain(d.id, now); !t)
+      return std::unexpected(t.error());
+    return {};
   });
 
   if (ctx.json) {

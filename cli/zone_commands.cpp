@@ -4,6 +4,7 @@
 #include "cli/key_info.hpp"
 #include "cli/output.hpp"
 #include "cli/provision.hpp"
+#include "core/derived_records.hpp"
 #include "core/zone_rules.hpp"
 #include "signer/key.hpp"
 #include "signer/zone_signer.hpp"
@@ -187,7 +188,7 @@ void run_zone_import(const Context& ctx, const ImportOptions& o) {
       // touch_domain bumps the version the daemons poll; update_domain then sets the serial
       // chosen above (touch_domain would pick its own).
       if (auto r = store.touch_domain(d.id, now); !r)
-        return r;
+        return std::unexpected(r.error());
       return store.update_domain(d);
     });
   }
@@ -214,7 +215,7 @@ void run_zone_export(const Context& ctx, const ExportOptions& o) {
   Store store = ctx.open_store(Store::Mode::kOpenExisting);
   Domain d = require_domain(store, apex);
   if (!o.sign) {
-    std::vector<Rr> records = unwrap(store.records(d.id));
+    std::vector<Rr> records = unwrap(desired_records(store, d));
     sort_canonical(records);
     print_line("; moat export of " + apex.to_string() + " serial " + std::to_string(d.serial));
     print_line(rr_to_string(signer::soa_record(d)));

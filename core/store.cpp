@@ -1,5 +1,7 @@
 #include "core/store.hpp"
 
+#include "core/store_impl.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -8,132 +10,7 @@
 #include <unistd.h>
 
 namespace moat {
-namespace {
 
-struct DbClose {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using Db = std::unique_ptr<sqlite3, DbClose>;
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
-
-// Forward migrations; entry i takes the schema from user_version i to i + 1.
-constexpr const char* kMigrations[] = {
-    R"sql(
-CREATE TABLE domains (
-  id          INTEGER PRIMARY KEY,
-  name        TEXT NOT NULL UNIQUE,           -- apex, lower case, trailing dot
-  soa_mname   TEXT NOT NULL,
-  soa_rname   TEXT NOT NULL,
-  soa_refresh INTEGER NOT NULL,
-  soa_retry   INTEGER NOT NULL,
-  soa_expire  INTEGER NOT NULL,
-  soa_minimum INTEGER NOT NULL,
-  soa_ttl     INTEGER NOT NULL,
-  serial      INTEGER NOT NULL,
-  algorithm   INTEGER NOT NULL,
-  nsec3       INTEGER NOT NULL DEFAULT 0,
-  dnskey_ttl  INTEGER NOT NULL DEFAULT 3600,
-  version     INTEGER NOT NULL DEFAULT 1,
-  created     INTEGER NOT NULL
-);
-CREATE TABLE records (
-  id        INTEGER PRIMARY KEY,
-  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
-  owner     BLOB NOT NULL,                    -- wire form, lower case
-  type      INTEGER NOT NULL,
-  ttl       INTEGER NOT NULL,
-  rdata     BLOB NOT NULL,
-  UNIQUE (domain_id, owner, type, rdata)
-);
-CREATE INDEX records_by_domain ON records(domain_id);
-CREATE TABLE keys (
-  id           INTEGER PRIMARY KEY,
-  domain_id    INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
-  role         TEXT NOT NULL CHECK (role IN ('ksk', 'zsk', 'csk')),
-  algorithm    INTEGER NOT NULL,
-  key_tag      INTEGER NOT NULL,
-  dnskey_rdata BLOB NOT NULL,
-  private_pem  TEXT NOT NULL,
-  state        TEXT NOT NULL,
-  created      INTEGER NOT NULL
-);
-CREATE TABLE audit (
-  id     INTEGER PRIMARY KEY,
-  at     INTEGER NOT NULL,
-  actor  TEXT NOT NULL,
-  action TEXT NOT NULL,
-  detail TEXT NOT NULL
-);
-CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
-  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
-  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-)sql",
-};
-constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
-
-std::vector<std::uint8_t> column_blob(sqlite3_stmt* s, int i) {
-  auto p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, i));
-  return std::vector<std::uint8_t>(p, p + sqlite3_column_bytes(s, i));
-}
-std::string column_text(sqlite3_stmt* s, int i) {
-  auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
-  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string();
-}
-
-} // namespace
-
-struct Store::Impl {
-  Db db;
-
-  Error error(std::string_view what) const {
-    return Error{std::string(what) + ": " + sqlite3_errmsg(db.get())};
-  }
-
-  Result<Stmt> prepare(const char* sql) {
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(db.get(), sql, -1, &raw, nullptr) != SQLITE_OK)
-      return std::unexpected(error("database"));
-    return Stmt(raw);
-  }
-
-  // Binds each argument by position: integers, strings, byte vectors, names (as wire).
-  void bind_one(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
-  void bind_one(sqlite3_stmt* s, int i, const std::string& v) {
-    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void bind_one(sqlite3_stmt* s, int i, std::string_view v) {
-    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void bind_one(sqlite3_stmt* s, int i, const std::vector<std::uint8_t>& v) {
-    // A zero-length blob must still bind as a blob, not NULL.
-    sqlite3_bind_blob(s, i, v.empty() ? "" : static_cast<const void*>(v.data()),
-                      static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void bind_one(sqlite3_stmt* s, int i, const Name& v) { bind_one(s, i, v.lowercased().wire()); }
-
-  template <class... Args> Result<Stmt> statement(const char* sql, const Args&... args) {
-    auto s = prepare(sql);
-    if (!s)
-      return s;
-    int i = 0;
-    (bind_one(s->get(), ++i, args), ...);
-    return s;
-  }
-
-  template <class... Args> Result<int> run(const char* sql, const Args&... args) {
-    auto s = statement(sql, args...);
-    if (!s)
-      return std::unexpected(s.error());
-    int rc = sqlite3_step(s->get());
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-      return std::unexpected(error("database"));
-    return sqlite3_changes(db.get());
-  }
-};
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::Store(Store&&) noexcept = default;
@@ -238,20 +115,35 @@ Result<Domain> read_domain(sqlite3_stmt* s) {
 
 } // namespace
 
-Result<std::optional<Domain>> Store::find_domain(const Name& name) {
-  std::string sql = std::string(kDomainColumns) + " WHERE name = ?";
-  auto s = impl_->statement(sql.c_str(), name.lowercased().to_string());
+namespace {
+
+// One domain row selected by `where` (a column compared with the one argument), if any.
+// (A template on the Impl type, which is private to Store and cannot be named here.)
+template <class Impl, class Arg>
+Result<std::optional<Domain>> one_domain(Impl& impl, const char* where, const Arg& arg) {
+  std::string sql = std::string(kDomainColumns) + " WHERE " + where + " = ?";
+  auto s = impl.statement(sql.c_str(), arg);
   if (!s)
     return std::unexpected(s.error());
   int rc = sqlite3_step(s->get());
   if (rc == SQLITE_DONE)
     return std::optional<Domain>();
   if (rc != SQLITE_ROW)
-    return std::unexpected(impl_->error("database"));
+    return std::unexpected(impl.error("database"));
   auto d = read_domain(s->get());
   if (!d)
     return std::unexpected(d.error());
   return std::optional<Domain>(std::move(*d));
+}
+
+} // namespace
+
+Result<std::optional<Domain>> Store::find_domain(const Name& name) {
+  return one_domain(*impl_, "name", name.lowercased().to_string());
+}
+
+Result<std::optional<Domain>> Store::find_domain_by_id(std::int64_t id) {
+  return one_domain(*impl_, "id", id);
 }
 
 Result<std::vector<Domain>> Store::list_domains() {
@@ -319,19 +211,20 @@ Result<void> Store::delete_domain(std::int64_t id) {
   return {};
 }
 
-Result<void> Store::touch_domain(std::int64_t id, UnixTime now) {
+Result<std::uint32_t> Store::touch_domain(std::int64_t id, UnixTime now) {
   // RFC 1982 serial arithmetic: the new serial must be "greater" than the old one. Use the
   // current time when it is ahead of serial + 1 (Knot's "unixtime" policy), else serial + 1.
-  auto r = impl_->run(
+  auto r = impl_->first_row<std::uint32_t>(
       "UPDATE domains SET version = version + 1, serial = CASE "
       "WHEN ((? - (serial + 1)) & 4294967295) BETWEEN 1 AND 2147483647 THEN (? & 4294967295) "
-      "ELSE ((serial + 1) & 4294967295) END WHERE id = ?",
+      "ELSE ((serial + 1) & 4294967295) END WHERE id = ? RETURNING serial",
+      [](sqlite3_stmt* s) { return static_cast<std::uint32_t>(sqlite3_column_int64(s, 0)); },
       std::int64_t{now}, std::int64_t{now}, id);
   if (!r)
     return std::unexpected(r.error());
-  if (*r == 0)
+  if (!*r)
     return fail("no domain with id " + std::to_string(id));
-  return {};
+  return **r;
 }
 
 Result<std::vector<Store::DomainVersion>> Store::domain_versions() {

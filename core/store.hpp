@@ -50,6 +50,62 @@ struct KeyRecord {
   UnixTime created = 0;
 };
 
+/// An MX host moat manages: its MX record, its TLSA records, where its certificate goes.
+struct MxHost {
+  std::int64_t id = 0;
+  std::int64_t domain_id = 0;
+  Name host;
+  std::uint16_t priority = 10;
+  std::uint16_t port = 25;
+  std::vector<std::string> addresses; ///< A/AAAA published for the host when it is in the zone
+  std::string live_dir;               ///< where fullchain.pem and privkey.pem are written
+  std::string on_live;                ///< command run after a certificate goes live ("" = none)
+  /// "adding": TLSA published, MX not yet; "active": both; "removing": MX withdrawn, TLSA kept.
+  std::string state;
+  std::optional<std::uint32_t> wait_serial; ///< serial the next step waits to see served
+  UnixTime created = 0;
+};
+
+/// A certificate deployed for one MX host.
+struct CertificateRecord {
+  std::int64_t id = 0;
+  std::int64_t mx_host_id = 0;
+  std::string state;                  ///< "staged", "live" or "retired"
+  std::string fullchain_pem;
+  std::string key_pem;                ///< never logged
+  std::vector<std::uint8_t> spki_sha256;
+  std::vector<std::uint8_t> issuer_spki_sha256;
+  std::string names;                  ///< subjectAltNames, space-separated
+  UnixTime not_before = 0;
+  UnixTime not_after = 0;
+  std::optional<std::uint32_t> wait_serial;
+  UnixTime deployed = 0;
+  /// When the host was reloaded with it; unset while a live certificate still waits for its
+  /// files or its reload (tick retries both until this is set).
+  std::optional<UnixTime> live_since;
+};
+
+/// The MTA-STS policy the operator set for a domain (RFC 8461 §3.2).
+struct StsPolicyRecord {
+  std::int64_t domain_id = 0;
+  std::string mode = "testing";            ///< "enforce", "testing" or "none"
+  std::uint32_t max_age = 604800;
+  std::vector<std::string> mx_patterns;    ///< empty: one `mx:` line per MX host of the domain
+  bool delete_requested = false;           ///< `moat policy del`: removed once max_age has run out
+  UnixTime updated = 0;
+};
+
+/// The policy moat-httpsd reports serving for a domain; its id is what the `_mta-sts` TXT
+/// record publishes (RFC 8461 §3.1: the id changes only once the new text is served).
+struct StsServed {
+  std::int64_t domain_id = 0;
+  std::string policy_id;
+  std::string policy_text;
+  UnixTime since = 0;                      ///< first time this text was served
+  std::uint32_t wait_serial = 0;           ///< the zone serial that publishes this id
+  std::optional<UnixTime> none_until;      ///< mode none: when the previous max_age runs out
+};
+
 /// The SQLite database of desired state, one connection per object. Not thread-safe: give each
 /// thread its own Store. All methods return errors instead of throwing.
 class Store {
@@ -94,12 +150,14 @@ public:
 
   // Domains.
   [[nodiscard]] Result<std::optional<Domain>> find_domain(const Name& name);
+  [[nodiscard]] Result<std::optional<Domain>> find_domain_by_id(std::int64_t id);
   [[nodiscard]] Result<std::vector<Domain>> list_domains();
   [[nodiscard]] Result<std::int64_t> insert_domain(const Domain& d);
   [[nodiscard]] Result<void> update_domain(const Domain& d);
   [[nodiscard]] Result<void> delete_domain(std::int64_t id);
-  /// Marks a change: serial = max(serial + 1, now) in serial arithmetic, version + 1.
-  [[nodiscard]] Result<void> touch_domain(std::int64_t id, UnixTime now);
+  /// Marks a change: serial = max(serial + 1, now) in serial arithmetic, version + 1. Returns
+  /// the new serial, the one that will carry the change.
+  [[nodiscard]] Result<std::uint32_t> touch_domain(std::int64_t id, UnixTime now);
 
   /// (id, version) of every domain: what the server polls to notice changes cheaply.
   struct DomainVersion {
@@ -123,6 +181,46 @@ public:
   // Keys.
   [[nodiscard]] Result<std::vector<KeyRecord>> keys(std::int64_t domain_id);
   [[nodiscard]] Result<std::int64_t> insert_key(const KeyRecord& k);
+
+  // What moat-dnsd reports (written by the daemon only).
+  /// Records that `serial` of the domain is being served since `at` (first report wins).
+  [[nodiscard]] Result<void> record_publication(std::int64_t domain_id, std::uint32_t serial,
+                                                UnixTime at);
+  /// When the first serial at or after `serial` (RFC 1982 order) was served, if any was.
+  [[nodiscard]] Result<std::optional<UnixTime>> published_since(std::int64_t domain_id,
+                                                                std::uint32_t serial);
+  /// The newest serial served and since when, if any.
+  struct Publication {
+    std::uint32_t serial;
+    UnixTime at;
+  };
+  [[nodiscard]] Result<std::optional<Publication>> latest_publication(std::int64_t domain_id);
+
+  // MX hosts and their certificates.
+  [[nodiscard]] Result<std::vector<MxHost>> mx_hosts(std::int64_t domain_id);
+  /// Every MX host of every domain.
+  [[nodiscard]] Result<std::vector<MxHost>> all_mx_hosts();
+  /// Every MX host of every domain whose name is `host`.
+  [[nodiscard]] Result<std::vector<MxHost>> mx_hosts_named(const Name& host);
+  [[nodiscard]] Result<std::int64_t> insert_mx_host(const MxHost& h);
+  [[nodiscard]] Result<void> update_mx_host(const MxHost& h);
+  [[nodiscard]] Result<void> delete_mx_host(std::int64_t id);
+  [[nodiscard]] Result<std::vector<CertificateRecord>> certificates(std::int64_t mx_host_id);
+  [[nodiscard]] Result<std::int64_t> insert_certificate(const CertificateRecord& c);
+  [[nodiscard]] Result<void> update_certificate(const CertificateRecord& c);
+  [[nodiscard]] Result<void> delete_certificate(std::int64_t id);
+
+  // MTA-STS and TLSRPT.
+  [[nodiscard]] Result<std::optional<StsPolicyRecord>> sts_policy(std::int64_t domain_id);
+  [[nodiscard]] Result<void> put_sts_policy(const StsPolicyRecord& p);
+  [[nodiscard]] Result<void> delete_sts_policy(std::int64_t domain_id);
+  [[nodiscard]] Result<std::optional<StsServed>> sts_served(std::int64_t domain_id);
+  [[nodiscard]] Result<void> put_sts_served(const StsServed& s);
+  [[nodiscard]] Result<void> delete_sts_served(std::int64_t domain_id);
+  /// The `rua` of the domain's TLSRPT record (RFC 8460 §3), if set.
+  [[nodiscard]] Result<std::optional<std::string>> tlsrpt_rua(std::int64_t domain_id);
+  [[nodiscard]] Result<void> put_tlsrpt_rua(std::int64_t domain_id, const std::string& rua);
+  [[nodiscard]] Result<void> delete_tlsrpt(std::int64_t domain_id);
 
   /// Appends to the audit log.
   [[nodiscard]] Result<void> audit(UnixTime at, std::string_view actor, std::string_view action,

@@ -104,12 +104,23 @@ Result<std::uint32_t> parse_ttl(std::string_view text) {
     std::uint64_t unit = 1;
     if (i < text.size()) {
       switch (std::tolower(static_cast<unsigned char>(text[i]))) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      case 'w': unit = 604800; break;
-      default: return fail("bad TTL '" + std::string(text) + "'");
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      case 'w':
+        unit = 604800;
+        break;
+      default:
+        return fail("bad TTL '" + std::string(text) + "'");
       }
       ++i;
     }

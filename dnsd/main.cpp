@@ -98,6 +98,9 @@ int main(int argc, char** argv) {
     }
     if (*snap)
       holder.publish(*snap);
+    // Only now is the new serial really served: tell the store, which `moat tick` reads.
+    if (auto r = loader.acknowledge(events); !r)
+      log->error("cannot record what is served in {}: {}", db, r.error().message);
   };
   load(); // serve signed zones from the first answer on
 

@@ -45,7 +45,7 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
             : Result<signer::SignedZone>(std::unexpected(src.error()));
     if (!signed_zone) {
       events.push_back({ZoneEvent::Kind::kFailed, src ? src->domain.name.to_string() : state.name,
-                        0, 0, 0, 0, 0, signed_zone.error().message});
+                        id, 0, 0, 0, 0, 0, signed_zone.error().message});
       state.version = version; // do not retry in a loop; the next change retries
       state.refresh_at = now + 60;
       continue;
@@ -53,6 +53,7 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
     const signer::SignedZone& sz = *signed_zone;
     ZoneEvent ev{first ? ZoneEvent::Kind::kLoaded : ZoneEvent::Kind::kReloaded,
                  src->domain.name.to_string(),
+                 id,
                  sz.serial,
                  sz.rrsets_changed,
                  sz.signatures_made,
@@ -71,7 +72,7 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
   }
   for (auto it = zones_.begin(); it != zones_.end();) {
     if (!present.contains(it->first)) {
-      events.push_back({ZoneEvent::Kind::kRemoved, it->second.name, 0, 0, 0, 0, 0, {}});
+      events.push_back({ZoneEvent::Kind::kRemoved, it->second.name, it->first, 0, 0, 0, 0, 0, {}});
       it = zones_.erase(it);
       changed = true;
     } else {
@@ -85,6 +86,17 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
     if (state.served)
       snap->zones.push_back(state.served);
   return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+Result<void> ZoneLoader::acknowledge(const std::vector<ZoneEvent>& events) {
+  const UnixTime now = clock_->now();
+  for (const ZoneEvent& e : events) {
+    if (e.kind != ZoneEvent::Kind::kLoaded && e.kind != ZoneEvent::Kind::kReloaded)
+      continue;
+    if (auto r = store_.record_publication(e.domain_id, e.serial, now); !r)
+      return r;
+  }
+  return {};
 }
 
 } // namespace moat::dnsd

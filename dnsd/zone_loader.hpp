@@ -18,6 +18,7 @@ namespace moat::dnsd {
 struct ZoneEvent {
   enum class Kind { kLoaded, kReloaded, kRemoved, kFailed } kind;
   std::string zone;
+  std::int64_t domain_id = 0;
   std::uint32_t serial = 0;
   std::size_t rrsets_changed = 0;
   std::size_t signatures_made = 0;
@@ -36,6 +37,10 @@ public:
   /// for refresh; signs them and returns a new snapshot, or nullptr when nothing changed.
   /// `events` receives one entry per zone touched.
   [[nodiscard]] Result<std::shared_ptr<const Snapshot>> poll(std::vector<ZoneEvent>& events);
+
+  /// Reports to the store that the zones of `events` are now served (the acknowledgement
+  /// `moat tick` waits for). Call after the snapshot holding them was published.
+  [[nodiscard]] Result<void> acknowledge(const std::vector<ZoneEvent>& events);
 
 private:
   struct ZoneState {

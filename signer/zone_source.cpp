@@ -1,5 +1,7 @@
 #include "signer/zone_source.hpp"
 
+#include "core/derived_records.hpp"
+
 namespace moat::signer {
 namespace {
 
@@ -41,7 +43,7 @@ Result<ZoneSource> load_zone_source(Store& store, const Domain& d) {
   ZoneSource src;
   src.domain = d;
   src.content.apex = d.name;
-  auto records = store.records(d.id);
+  auto records = desired_records(store, d);
   if (!records)
     return std::unexpected(records.error());
   src.content.records.reserve(records->size() + 1);

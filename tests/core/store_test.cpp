@@ -356,8 +356,10 @@ TEST_F(StoreTest, TouchDomainBumpsVersionAndSerialToNow) {
   EXPECT_EQ((*after)->serial, static_cast<std::uint32_t>(now)); // max(1 + 1, now)
   EXPECT_EQ((*after)->version, v0 + 1);
 
-  // Same second again: the serial must still move forward.
-  ASSERT_TRUE(store.touch_domain(id, now));
+  // Same second again: the serial must still move forward, and touch says which it is.
+  auto touched = store.touch_domain(id, now);
+  ASSERT_TRUE(touched);
+  EXPECT_EQ(*touched, static_cast<std::uint32_t>(now) + 1);
   auto again = store.find_domain(name("example.test."));
   ASSERT_TRUE(again && again->has_value());
   EXPECT_EQ((*again)->serial, static_cast<std::uint32_t>(now) + 1); // max(now + 1, now)
@@ -509,7 +511,7 @@ TEST_F(StoreTest, FailedTransactionLeavesNothingWritten) {
       return std::unexpected(ins.error());
     inserted = *ins;
     if (auto t = store.touch_domain(id, 1'700'000'000); !t)
-      return t;
+      return std::unexpected(t.error());
     return fail("abandoned on purpose");
   });
   ASSERT_FALSE(r);

@@ -1,0 +1,74 @@
+#include "core/derived_records.hpp"
+
+#include "core/policy_state.hpp"
+
+#include <algorithm>
+
+namespace moat {
+
+Result<Name> tlsa_owner(const MxHost& host) {
+  auto tcp = host.host.prepend("_tcp");
+  if (!tcp)
+    return std::unexpected(tcp.error());
+  return tcp->prepend("_" + std::to_string(host.port));
+}
+
+Result<std::vector<Rr>> derived_records(Store& store, const Domain& d) {
+  std::vector<Rr> out;
+  auto hosts = store.all_mx_hosts();
+  if (!hosts)
+    return std::unexpected(hosts.error());
+  for (const MxHost& h : *hosts) {
+    if (h.domain_id == d.id && h.state == "active") {
+      // RFC 7505 null MX aside, an MX RDATA is the preference and the exchange name.
+      std::vector<std::uint8_t> rd{static_cast<std::uint8_t>(h.priority >> 8),
+                                   static_cast<std::uint8_t>(h.priority)};
+      const Name exchange = h.host.lowercased();
+      rd.insert(rd.end(), exchange.wire().begin(), exchange.wire().end());
+      out.push_back(Rr{d.name, rrtype::MX, kMxTtl, std::move(rd)});
+    }
+    if (!h.host.is_subdomain_of(d.name))
+      continue;
+    for (const std::string& addr : h.addresses) {
+      std::uint16_t type = addr.find(':') != std::string::npos ? rrtype::AAAA : rrtype::A;
+      auto rd = parse_rdata(type, addr, d.name);
+      if (!rd)
+        return fail("MX host " + h.host.to_string() + ": " + rd.error().message);
+      out.push_back(Rr{h.host.lowercased(), type, kMxTtl, std::move(*rd)});
+    }
+    auto owner = tlsa_owner(h);
+    if (!owner)
+      return std::unexpected(owner.error());
+    auto certs = store.certificates(h.id);
+    if (!certs)
+      return std::unexpected(certs.error());
+    for (const CertificateRecord& c : *certs) {
+      if (c.state != "staged" && c.state != "live")
+        continue;
+      // 3 1 1: DANE-EE, SubjectPublicKeyInfo, SHA-256 (RFC 7671 §5.1, RFC 7672 §3.1.1).
+      std::vector<std::uint8_t> rd{3, 1, 1};
+      rd.insert(rd.end(), c.spki_sha256.begin(), c.spki_sha256.end());
+      out.push_back(Rr{owner->lowercased(), rrtype::TLSA, kTlsaTtl, std::move(rd)});
+    }
+  }
+  auto policy = policy_records(store, d);
+  if (!policy)
+    return std::unexpected(policy.error());
+  out.insert(out.end(), policy->begin(), policy->end());
+  return out;
+}
+
+Result<std::vector<Rr>> desired_records(Store& store, const Domain& d) {
+  auto records = store.records(d.id);
+  if (!records)
+    return std::unexpected(records.error());
+  auto derived = derived_records(store, d);
+  if (!derived)
+    return std::unexpected(derived.error());
+  for (Rr& rr : *derived)
+    if (std::ranges::find(*records, rr) == records->end())
+      records->push_back(std::move(rr));
+  return records;
+}
+
+} // namespace moat

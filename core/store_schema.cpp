@@ -1,0 +1,128 @@
+#include "core/store_impl.hpp"
+
+#include <iterator>
+
+namespace moat {
+
+// Forward migrations; entry i takes the schema from user_version i to i + 1. Never edit one
+// that has shipped: add the next.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE domains (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL UNIQUE,           -- apex, lower case, trailing dot
+  soa_mname   TEXT NOT NULL,
+  soa_rname   TEXT NOT NULL,
+  soa_refresh INTEGER NOT NULL,
+  soa_retry   INTEGER NOT NULL,
+  soa_expire  INTEGER NOT NULL,
+  soa_minimum INTEGER NOT NULL,
+  soa_ttl     INTEGER NOT NULL,
+  serial      INTEGER NOT NULL,
+  algorithm   INTEGER NOT NULL,
+  nsec3       INTEGER NOT NULL DEFAULT 0,
+  dnskey_ttl  INTEGER NOT NULL DEFAULT 3600,
+  version     INTEGER NOT NULL DEFAULT 1,
+  created     INTEGER NOT NULL
+);
+CREATE TABLE records (
+  id        INTEGER PRIMARY KEY,
+  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+  owner     BLOB NOT NULL,                    -- wire form, lower case
+  type      INTEGER NOT NULL,
+  ttl       INTEGER NOT NULL,
+  rdata     BLOB NOT NULL,
+  UNIQUE (domain_id, owner, type, rdata)
+);
+CREATE INDEX records_by_domain ON records(domain_id);
+CREATE TABLE keys (
+  id           INTEGER PRIMARY KEY,
+  domain_id    INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+  role         TEXT NOT NULL CHECK (role IN ('ksk', 'zsk', 'csk')),
+  algorithm    INTEGER NOT NULL,
+  key_tag      INTEGER NOT NULL,
+  dnskey_rdata BLOB NOT NULL,
+  private_pem  TEXT NOT NULL,
+  state        TEXT NOT NULL,
+  created      INTEGER NOT NULL
+);
+CREATE TABLE audit (
+  id     INTEGER PRIMARY KEY,
+  at     INTEGER NOT NULL,
+  actor  TEXT NOT NULL,
+  action TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql",
+    // 2: what moat-dnsd reports it publishes, and the MX hosts with their certificates.
+    R"sql(
+CREATE TABLE zone_publications (
+  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+  serial    INTEGER NOT NULL,                 -- a serial moat-dnsd served
+  at        INTEGER NOT NULL,                 -- first time it served it
+  PRIMARY KEY (domain_id, serial)
+);
+CREATE TABLE mx_hosts (
+  id          INTEGER PRIMARY KEY,
+  domain_id   INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+  host        TEXT NOT NULL,                  -- lower case, trailing dot
+  priority    INTEGER NOT NULL,
+  port        INTEGER NOT NULL,
+  addresses   TEXT NOT NULL,                  -- space-separated, published when host is in-zone
+  live_dir    TEXT NOT NULL,
+  on_live     TEXT NOT NULL,
+  state       TEXT NOT NULL CHECK (state IN ('adding', 'active', 'removing')),
+  wait_serial INTEGER,                        -- the serial the current step waits to see served
+  created     INTEGER NOT NULL,
+  UNIQUE (domain_id, host)
+);
+CREATE TABLE certificates (
+  id                 INTEGER PRIMARY KEY,
+  mx_host_id         INTEGER NOT NULL REFERENCES mx_hosts(id) ON DELETE CASCADE,
+  state              TEXT NOT NULL CHECK (state IN ('staged', 'live', 'retired')),
+  fullchain_pem      TEXT NOT NULL,
+  key_pem            TEXT NOT NULL,
+  spki_sha256        BLOB NOT NULL,
+  issuer_spki_sha256 BLOB NOT NULL,
+  names              TEXT NOT NULL,
+  not_before         INTEGER NOT NULL,
+  not_after          INTEGER NOT NULL,
+  wait_serial        INTEGER,                 -- staged: the serial that publishes its TLSA
+  deployed           INTEGER NOT NULL,
+  live_since         INTEGER
+);
+CREATE UNIQUE INDEX one_staged_and_one_live_per_host ON certificates(mx_host_id, state)
+  WHERE state IN ('staged', 'live');
+)sql",
+    // 3: MTA-STS policies, what moat-httpsd reports it serves, and TLSRPT.
+    R"sql(
+CREATE TABLE sts_policies (
+  domain_id        INTEGER PRIMARY KEY REFERENCES domains(id) ON DELETE CASCADE,
+  mode             TEXT NOT NULL CHECK (mode IN ('enforce', 'testing', 'none')),
+  max_age          INTEGER NOT NULL,
+  mx_patterns      TEXT NOT NULL,             -- space-separated; '' = one line per MX host
+  delete_requested INTEGER NOT NULL DEFAULT 0,
+  updated          INTEGER NOT NULL
+);
+CREATE TABLE sts_served (
+  domain_id   INTEGER PRIMARY KEY REFERENCES domains(id) ON DELETE CASCADE,
+  policy_id   TEXT NOT NULL,                  -- id of the text moat-httpsd serves now
+  policy_text TEXT NOT NULL,
+  since       INTEGER NOT NULL,               -- first time it served this text
+  wait_serial INTEGER NOT NULL,               -- the serial that publishes this id in DNS
+  none_until  INTEGER                         -- mode none: when the last max_age runs out
+);
+CREATE TABLE tlsrpt (
+  domain_id INTEGER PRIMARY KEY REFERENCES domains(id) ON DELETE CASCADE,
+  rua       TEXT NOT NULL                     -- comma-separated URIs
+);
+)sql",
+};
+
+const int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+} // namespace moat
