@@ -118,10 +118,12 @@ void run_cert_deploy(const Context& ctx, DeployOptions o) {
   Json arr = Json::array();
   for (const auto& r : results) {
     if (ctx.json) {
-      Json j = {{"host", r.host.to_string()}, {"live_now", r.live_now}};
+      Json j = {{"host", r.host.to_string()}, {"live_now", r.live_now}, {"web", r.web}};
       if (r.wait_serial)
         j["wait_serial"] = *r.wait_serial;
       arr.push_back(j);
+    } else if (r.web) {
+      print_line(r.host.to_string() + ": moat-httpsd presents it from its next poll");
     } else if (r.live_now) {
       print_line(r.host.to_string() + ": same key as the live certificate; installed now");
     } else {

@@ -214,14 +214,26 @@ Result<std::vector<DeployResult>> deploy_certificate(Store& store, std::string_v
     auto all = store.all_mx_hosts();
     if (!all)
       return std::unexpected(all.error());
+    auto domains = store.list_domains();
+    if (!domains)
+      return std::unexpected(domains.error());
+    // mta-sts.DOMAIN of every domain moat serves: moat-httpsd presents the certificate there.
+    std::vector<std::pair<Name, Domain>> web_names;
+    for (const Domain& d : *domains)
+      if (auto n = d.name.prepend("mta-sts"); n)
+        web_names.emplace_back(*n, d);
     std::vector<MxHost> targets;
+    std::vector<std::pair<Name, Domain>> web_targets;
     if (hosts.empty()) {
       for (const auto& h : *all)
         if (h.state != "removing" && certificate_covers(*info, h.host))
           targets.push_back(h);
-      if (targets.empty())
+      for (const auto& w : web_names)
+        if (certificate_covers(*info, w.first))
+          web_targets.push_back(w);
+      if (targets.empty() && web_targets.empty())
         return fail("the certificate (" + join_names(info->dns_names) +
-                    ") covers no MX host moat manages");
+                    ") covers no MX host moat manages and no mta-sts name");
     } else {
       for (const Name& n : hosts) {
         bool found = false;
@@ -233,9 +245,26 @@ Result<std::vector<DeployResult>> deploy_certificate(Store& store, std::string_v
                           n.to_string());
             targets.push_back(h);
           }
+        for (const auto& w : web_names)
+          if (w.first == n) {
+            found = true;
+            if (!certificate_covers(*info, n))
+              return fail("the certificate (" + join_names(info->dns_names) + ") does not cover " +
+                          n.to_string());
+            web_targets.push_back(w);
+          }
         if (!found)
-          return fail(n.to_string() + " is not an MX host moat manages (moat mx add first)");
+          return fail(n.to_string() + " is not an MX host moat manages (moat mx add first) nor "
+                                      "the mta-sts name of a domain");
       }
+    }
+    for (const auto& [web_name, d] : web_targets) {
+      // WebPKI only (RFC 8461 §3.3): no TLSA to wait for, so it is moat-httpsd's at once.
+      WebCertificate w{d.id, std::string(fullchain_pem), std::string(key_pem), info->not_after,
+                       now};
+      if (auto r = store.put_web_certificate(w); !r)
+        return r;
+      results.push_back(DeployResult{web_name, true, std::nullopt, true});
     }
     for (const MxHost& h : targets) {
       auto certs = store.certificates(h.id);

@@ -57,6 +57,7 @@ struct DeployResult {
   Name host;
   bool live_now = false;   ///< same key as the live certificate: installed at once
   std::optional<std::uint32_t> wait_serial; ///< staged: the serial that publishes its TLSA
+  bool web = false; ///< the mta-sts name: presented by moat-httpsd from its next poll
 };
 
 /// Deploys a certificate to `hosts` (empty = every managed host it covers). Checks first: the

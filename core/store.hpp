@@ -106,6 +106,15 @@ struct StsServed {
   std::optional<UnixTime> none_until;      ///< mode none: when the previous max_age runs out
 };
 
+/// The certificate moat-httpsd presents for `mta-sts.DOMAIN`.
+struct WebCertificate {
+  std::int64_t domain_id = 0;
+  std::string fullchain_pem;
+  std::string key_pem; ///< never logged
+  UnixTime not_after = 0;
+  UnixTime deployed = 0;
+};
+
 /// The SQLite database of desired state, one connection per object. Not thread-safe: give each
 /// thread its own Store. All methods return errors instead of throwing.
 class Store {
@@ -217,6 +226,8 @@ public:
   [[nodiscard]] Result<std::optional<StsServed>> sts_served(std::int64_t domain_id);
   [[nodiscard]] Result<void> put_sts_served(const StsServed& s);
   [[nodiscard]] Result<void> delete_sts_served(std::int64_t domain_id);
+  [[nodiscard]] Result<std::optional<WebCertificate>> web_certificate(std::int64_t domain_id);
+  [[nodiscard]] Result<void> put_web_certificate(const WebCertificate& c);
   /// The `rua` of the domain's TLSRPT record (RFC 8460 §3), if set.
   [[nodiscard]] Result<std::optional<std::string>> tlsrpt_rua(std::int64_t domain_id);
   [[nodiscard]] Result<void> put_tlsrpt_rua(std::int64_t domain_id, const std::string& rua);

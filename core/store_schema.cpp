@@ -121,6 +121,16 @@ CREATE TABLE tlsrpt (
   rua       TEXT NOT NULL                     -- comma-separated URIs
 );
 )sql",
+    // 4: the certificates moat-httpsd presents for mta-sts.DOMAIN (WebPKI, no TLSA involved).
+    R"sql(
+CREATE TABLE web_certificates (
+  domain_id     INTEGER PRIMARY KEY REFERENCES domains(id) ON DELETE CASCADE,
+  fullchain_pem TEXT NOT NULL,
+  key_pem       TEXT NOT NULL,
+  not_after     INTEGER NOT NULL,
+  deployed      INTEGER NOT NULL
+);
+)sql",
 };
 
 const int kSchemaVersion = static_cast<int>(std::size(kMigrations));

@@ -76,6 +76,32 @@ Result<void> Store::delete_sts_served(std::int64_t domain_id) {
   return done(impl_->run("DELETE FROM sts_served WHERE domain_id = ?", domain_id));
 }
 
+Result<std::optional<WebCertificate>> Store::web_certificate(std::int64_t domain_id) {
+  return impl_->first_row<WebCertificate>(
+      "SELECT domain_id, fullchain_pem, key_pem, not_after, deployed FROM web_certificates "
+      "WHERE domain_id = ?",
+      [](sqlite3_stmt* s) {
+        WebCertificate c;
+        c.domain_id = sqlite3_column_int64(s, 0);
+        c.fullchain_pem = column_text(s, 1);
+        c.key_pem = column_text(s, 2);
+        c.not_after = sqlite3_column_int64(s, 3);
+        c.deployed = sqlite3_column_int64(s, 4);
+        return c;
+      },
+      domain_id);
+}
+
+Result<void> Store::put_web_certificate(const WebCertificate& c) {
+  return done(impl_->run(
+      "INSERT INTO web_certificates (domain_id, fullchain_pem, key_pem, not_after, deployed) "
+      "VALUES (?,?,?,?,?) ON CONFLICT(domain_id) DO UPDATE SET "
+      "fullchain_pem=excluded.fullchain_pem, key_pem=excluded.key_pem, "
+      "not_after=excluded.not_after, deployed=excluded.deployed",
+      c.domain_id, c.fullchain_pem, c.key_pem, std::int64_t{c.not_after},
+      std::int64_t{c.deployed}));
+}
+
 Result<std::optional<std::string>> Store::tlsrpt_rua(std::int64_t domain_id) {
   return impl_->first_row<std::string>(
       "SELECT rua FROM tlsrpt WHERE domain_id = ?",

@@ -649,9 +649,26 @@ TEST_F(RotationDeploy, WithoutHostsGoesToEveryCoveredHostThatIsNotBeingRemoved) 
   for (const auto& r : results)
     hosts.push_back(r.host.to_string());
   std::ranges::sort(hosts);
-  EXPECT_EQ(hosts, (std::vector<std::string>{"mx1.example.test.", "mx2.example.test.",
-                                             "other.example.test."}));
+  // The wildcard covers mta-sts.example.test too: moat-httpsd presents it there.
+  EXPECT_EQ(hosts, (std::vector<std::string>{"mta-sts.example.test.", "mx1.example.test.",
+                                             "mx2.example.test.", "other.example.test."}));
   EXPECT_FALSE(cert_in_state("mx3.example.test.", "staged"));
+}
+
+TEST_F(RotationDeploy, CertificateForTheMtaStsNameGoesToMoatHttpsdAtOnce) {
+  const std::uint32_t before = serial();
+  const Cert web = new_cert({"mta-sts.example.test"});
+  auto results = deploy(web, {}, kT0 + 10);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].host, name("mta-sts.example.test."));
+  EXPECT_TRUE(results[0].live_now);
+  auto d = store().find_domain(name("example.test."));
+  ASSERT_TRUE(d && *d);
+  auto stored = store().web_certificate((*d)->id);
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((*stored)->fullchain_pem, web.chain);
+  EXPECT_EQ(serial(), before) << "a WebPKI certificate changes nothing in DNS";
+  EXPECT_TRUE(effects_.calls.empty()) << "no MX host files are touched";
 }
 
 // ---- Crashes and failures between the steps: tick finishes the job (rule 5) -------------------

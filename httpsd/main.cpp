@@ -1,0 +1,123 @@
+// moat-httpsd: serves each domain's MTA-STS policy at https://mta-sts.DOMAIN/ with the
+// certificate deployed for that name, and tells the store what it serves so that the
+// `_mta-sts` id follows (DESIGN.md rule 2).
+#include "core/clock.hpp"
+#include "core/mta_sts.hpp"
+#include "core/store.hpp"
+#include "httpsd/server.hpp"
+#include "httpsd/sites.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace {
+
+std::string default_db() {
+  const char* env = std::getenv("MOAT_DB");
+  return env != nullptr && *env != '\0' ? env : "/var/lib/moat/moat.db";
+}
+
+// What a site looks like to the poller: a change in any of these means publishing again.
+std::string fingerprint(const moat::httpsd::Site& s) {
+  return s.policy_text + '\0' + s.fullchain_pem + '\0' + s.key_pem;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"moat-httpsd: serves the MTA-STS policies of moat's domains over HTTPS"};
+  std::string db = default_db();
+  std::vector<std::string> listen;
+  int poll_ms = 1000;
+  std::string level = "info";
+  app.add_option("--db", db,
+                 "database written by the moat CLI (default $MOAT_DB or /var/lib/moat/moat.db)");
+  app.add_option("--listen", listen,
+                 "ADDR:PORT or [ADDR6]:PORT, repeatable (default 0.0.0.0:443 and [::]:443)");
+  app.add_option("--poll-ms", poll_ms, "how often to look for changes in the database")
+      ->check(CLI::Range(10, 60000));
+  app.add_option("--log-level", level, "trace|debug|info|warn|error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  CLI11_PARSE(app, argc, argv);
+
+  auto log = spdlog::stderr_color_mt("httpsd");
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  log->set_level(spdlog::level::from_str(level));
+
+  if (listen.empty())
+    listen = {"0.0.0.0:443", "[::]:443"};
+  std::vector<moat::httpsd::ListenAddress> addresses;
+  for (const auto& l : listen) {
+    auto a = moat::httpsd::parse_listen_address(l);
+    if (!a) {
+      log->error("{}", a.error().message);
+      return 2;
+    }
+    addresses.push_back(*a);
+  }
+  auto store = moat::Store::open(db, moat::Store::Mode::kOpenExisting);
+  if (!store) {
+    log->error("{}", store.error().message);
+    return 1;
+  }
+
+  moat::httpsd::Server server(log);
+  if (auto r = server.listen(addresses); !r) {
+    log->error("{}", r.error().message);
+    return 1;
+  }
+
+  std::map<std::string, std::string> published; // host -> fingerprint of what is served
+  std::set<std::string> acknowledged;           // hosts whose current text the store knows
+  std::set<std::string> skipped_logged;
+  const std::shared_ptr<moat::Clock> clock = moat::system_clock();
+  auto poll = [&] {
+    auto sites = moat::httpsd::read_sites(*store);
+    if (!sites) {
+      log->error("cannot read {}: {} (still serving the previous sites)", db,
+                 sites.error().message);
+      return;
+    }
+    std::map<std::string, std::string> wanted;
+    for (const auto& [host, site] : sites->sites)
+      wanted.emplace(host, fingerprint(site));
+    if (wanted != published) {
+      auto served = server.publish(*sites);
+      std::map<std::string, std::string> now_published;
+      for (const auto& host : served) {
+        now_published.emplace(host, wanted.at(host));
+        if (published.count(host) == 0 || published.at(host) != wanted.at(host))
+          acknowledged.erase(host);
+      }
+      published = std::move(now_published);
+      log->info("serving {} site(s)", published.size());
+    }
+    for (const auto& why : sites->skipped)
+      if (skipped_logged.insert(why).second)
+        log->warn("not serving {}", why);
+    // Only what is really served is reported; a failed report is retried on the next poll.
+    for (const auto& [host, fp] : published) {
+      if (acknowledged.count(host) != 0)
+        continue;
+      const auto& site = sites->sites.at(host);
+      auto changed = moat::httpsd::acknowledge_served(*store, site, clock->now());
+      if (!changed) {
+        log->error("cannot record what {} serves: {}", host, changed.error().message);
+        continue;
+      }
+      if (*changed)
+        log->info("{} serves policy id {}", host, moat::policy_id(site.policy_text));
+      acknowledged.insert(host);
+    }
+  };
+  server.every(std::chrono::milliseconds(poll_ms), poll);
+  for (const auto& a : addresses)
+    log->info("listening on {} port {} (https)", a.address, a.port);
+  log->info("moat-httpsd started with {}", db);
+  server.run();
+  return 0;
+}
