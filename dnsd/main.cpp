@@ -87,6 +87,10 @@ int main(int argc, char** argv) {
 
   moat::dnsd::ZoneLoader loader(std::move(*store), moat::system_clock());
   moat::dnsd::SnapshotHolder holder;
+  // Serials are reported as served only once the server answers queries: the first load's
+  // report waits until the sockets are bound and the workers run.
+  bool serving = false;
+  std::vector<moat::dnsd::ZoneEvent> unreported;
   auto load = [&] {
     std::vector<moat::dnsd::ZoneEvent> events;
     auto snap = loader.poll(events);
@@ -98,6 +102,10 @@ int main(int argc, char** argv) {
     }
     if (*snap)
       holder.publish(*snap);
+    if (!serving) {
+      unreported.insert(unreported.end(), events.begin(), events.end());
+      return;
+    }
     // Only now is the new serial really served: tell the store, which `moat tick` reads.
     if (auto r = loader.acknowledge(events); !r)
       log->error("cannot record what is served in {}: {}", db, r.error().message);
@@ -110,6 +118,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   server.start();
+  serving = true;
+  if (auto r = loader.acknowledge(unreported); !r)
+    log->error("cannot record what is served in {}: {}", db, r.error().message);
+  unreported.clear();
   for (const auto& a : addresses)
     log->info("listening on {} (udp+tcp)", a.to_string());
   log->info("moat-dnsd started: {} zone(s) from {}", holder.current()->zones.size(), db);
