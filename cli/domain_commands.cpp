@@ -4,6 +4,7 @@
 #include "cli/key_info.hpp"
 #include "cli/output.hpp"
 #include "cli/provision.hpp"
+#include "core/rotation.hpp"
 #include "core/zone_rules.hpp"
 #include "signer/key.hpp"
 
@@ -138,6 +139,7 @@ void run_domain_show(const Context& ctx, const std::string& domain_text) {
               {"algorithm_number", d.algorithm},
               {"denial", denial_label(d)},
               {"dnskey_ttl", d.dnskey_ttl},
+              {"tlsa_issuer", d.tlsa_issuer},
               {"records", count},
               {"created", iso8601(d.created)},
               {"keys", Json::array()},
@@ -158,6 +160,7 @@ void run_domain_show(const Context& ctx, const std::string& domain_text) {
   print_line("algorithm  " + algorithm_label(d.algorithm) + " (" + std::to_string(d.algorithm) +
              ")");
   print_line("denial     " + std::string(d.nsec3 ? "nsec3 (0 extra iterations, no salt)" : "nsec"));
+  print_line("tlsa       3 1 1" + std::string(d.tlsa_issuer ? " and 2 1 1 (issuing CA)" : ""));
   print_line("records    " + std::to_string(count));
   print_line("created    " + iso8601(d.created));
   for (const KeyRecord& k : keys)
@@ -165,6 +168,25 @@ void run_domain_show(const Context& ctx, const std::string& domain_text) {
                algorithm_label(k.algorithm) + " " + k.state);
   for (const DsView& v : ds)
     print_line("ds         " + v.record);
+}
+
+struct DomainSetOptions {
+  std::string domain;
+  std::string tlsa_issuer; ///< "on", "off" or "" (unchanged)
+};
+
+void run_domain_set(const Context& ctx, const DomainSetOptions& o) {
+  const Name apex = parse_domain_name(o.domain);
+  if (o.tlsa_issuer.empty())
+    throw CliError("nothing to set (see moat domain set --help)");
+  Store store = ctx.open_store(Store::Mode::kOpenExisting);
+  (void)require_domain(store, apex);
+  unwrap(set_tlsa_issuer(store, apex, o.tlsa_issuer == "on", ctx.clock->now(), ctx.actor()));
+  if (ctx.json)
+    print_json({{"ok", true}, {"domain", apex.to_string()}, {"tlsa_issuer", o.tlsa_issuer == "on"}});
+  else
+    print_line(apex.to_string() + ": TLSA 2 1 1 for the issuing CA " +
+               (o.tlsa_issuer == "on" ? "published beside 3 1 1" : "withdrawn"));
 }
 
 void run_domain_del(const Context& ctx, const std::string& domain_text) {
@@ -206,6 +228,14 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
   CLI::App* show = domain->add_subcommand("show", "Show a domain's SOA, keys and DS records");
   show->add_option("DOMAIN", *show_name, "The domain")->required();
   on_run(show, ctx, [&ctx, show_name] { run_domain_show(ctx, *show_name); });
+
+  auto set_opts = std::make_shared<DomainSetOptions>();
+  CLI::App* set = domain->add_subcommand("set", "Change a domain's settings");
+  set->add_option("DOMAIN", set_opts->domain, "The domain")->required();
+  set->add_option("--tlsa-issuer", set_opts->tlsa_issuer,
+                  "on: publish TLSA 2 1 1 of each MX host's issuing CA beside 3 1 1")
+      ->check(CLI::IsMember({"on", "off"}));
+  on_run(set, ctx, [&ctx, set_opts] { run_domain_set(ctx, *set_opts); });
 
   auto del_name = std::make_shared<std::string>();
   CLI::App* del = domain->add_subcommand("del", "Delete a domain with its records and keys");

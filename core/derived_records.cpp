@@ -42,6 +42,14 @@ Result<std::vector<Rr>> derived_records(Store& store, const Domain& d) {
     auto certs = store.certificates(h.id);
     if (!certs)
       return std::unexpected(certs.error());
+    // The mail domain decides about 2 1 1; the host's TLSA may live in another zone.
+    bool issuer = d.tlsa_issuer;
+    if (h.domain_id != d.id) {
+      auto mail_domain = store.find_domain_by_id(h.domain_id);
+      if (!mail_domain)
+        return std::unexpected(mail_domain.error());
+      issuer = *mail_domain && (*mail_domain)->tlsa_issuer;
+    }
     for (const CertificateRecord& c : *certs) {
       if (c.state != "staged" && c.state != "live")
         continue;
@@ -49,6 +57,14 @@ Result<std::vector<Rr>> derived_records(Store& store, const Domain& d) {
       std::vector<std::uint8_t> rd{3, 1, 1};
       rd.insert(rd.end(), c.spki_sha256.begin(), c.spki_sha256.end());
       out.push_back(Rr{owner->lowercased(), rrtype::TLSA, kTlsaTtl, std::move(rd)});
+      // 2 1 1: DANE-TA, the issuing CA's key, which the host presents in its chain (§5.2.3).
+      if (issuer && !c.issuer_spki_sha256.empty()) {
+        std::vector<std::uint8_t> ta{2, 1, 1};
+        ta.insert(ta.end(), c.issuer_spki_sha256.begin(), c.issuer_spki_sha256.end());
+        Rr rr{owner->lowercased(), rrtype::TLSA, kTlsaTtl, std::move(ta)};
+        if (std::ranges::find(out, rr) == out.end()) // two certificates from one CA
+          out.push_back(std::move(rr));
+      }
     }
   }
   auto policy = policy_records(store, d);

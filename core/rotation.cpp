@@ -267,6 +267,13 @@ Result<std::vector<DeployResult>> deploy_certificate(Store& store, std::string_v
       results.push_back(DeployResult{web_name, true, std::nullopt, true});
     }
     for (const MxHost& h : targets) {
+      auto mail_domain = domain_by_id(store, h.domain_id);
+      if (!mail_domain)
+        return std::unexpected(mail_domain.error());
+      if (mail_domain->tlsa_issuer && info->issuer_spki_sha256.empty())
+        return fail(mail_domain->name.to_string() + " publishes TLSA 2 1 1 for the issuing CA, "
+                    "so " + h.host.to_string() + " must present it: deploy the full chain, not "
+                    "the leaf alone (RFC 7671 §5.2.3)");
       auto certs = store.certificates(h.id);
       if (!certs)
         return std::unexpected(certs.error());
@@ -317,6 +324,14 @@ Result<std::vector<DeployResult>> deploy_certificate(Store& store, std::string_v
         if (auto r = store.insert_certificate(c); !r)
           return std::unexpected(r.error());
         result.wait_serial = *serial;
+        if (h.state == "adding") {
+          // The MX waits for this TLSA, not only for the records of `mx add`: a resolver may
+          // hold a "no such TLSA" answer for the negative TTL counted from this serial.
+          MxHost moved = h;
+          moved.wait_serial = *serial;
+          if (auto r = store.update_mx_host(moved); !r)
+            return r;
+        }
       }
       results.push_back(result);
     }
@@ -337,6 +352,55 @@ Result<std::vector<DeployResult>> deploy_certificate(Store& store, std::string_v
                   r.error().message);
   }
   return results;
+}
+
+Result<void> set_tlsa_issuer(Store& store, const Name& domain, bool on, UnixTime now,
+                             std::string_view actor) {
+  return store.transaction([&]() -> Result<void> {
+    auto found = store.find_domain(domain);
+    if (!found)
+      return std::unexpected(found.error());
+    if (!*found)
+      return fail("no domain " + domain.to_string());
+    Domain d = **found;
+    if (d.tlsa_issuer == on)
+      return {};
+    if (on) {
+      auto hosts = store.mx_hosts(d.id);
+      if (!hosts)
+        return std::unexpected(hosts.error());
+      for (const MxHost& h : *hosts) {
+        auto certs = store.certificates(h.id);
+        if (!certs)
+          return std::unexpected(certs.error());
+        for (const CertificateRecord& c : *certs)
+          if ((c.state == "live" || c.state == "staged") && c.issuer_spki_sha256.empty())
+            return fail("the " + c.state + " certificate of " + h.host.to_string() +
+                        " was deployed without its issuing CA: deploy the full chain first "
+                        "(RFC 7671 §5.2.3)");
+      }
+    }
+    d.tlsa_issuer = on;
+    if (auto r = store.update_domain(d); !r)
+      return r;
+    // The 2 1 1 records of every host of the domain change; their zones get new serials.
+    auto hosts = store.mx_hosts(d.id);
+    if (!hosts)
+      return std::unexpected(hosts.error());
+    std::vector<std::int64_t> touched;
+    for (const MxHost& h : *hosts) {
+      auto zone = containing_domain(store, h.host);
+      if (!zone)
+        return std::unexpected(zone.error());
+      if (std::ranges::find(touched, zone->id) != touched.end())
+        continue;
+      touched.push_back(zone->id);
+      if (auto s = touch(store, *zone, now); !s)
+        return std::unexpected(s.error());
+    }
+    return store.audit(now, actor, "domain set",
+                       d.name.to_string() + " tlsa-issuer " + (on ? "on" : "off"));
+  });
 }
 
 Result<std::vector<std::string>> tick(Store& store, UnixTime now, std::string_view actor,

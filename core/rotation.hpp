@@ -70,6 +70,12 @@ struct DeployResult {
     const std::vector<Name>& hosts, UnixTime now, std::string_view actor,
     RotationEffects& effects);
 
+/// `moat domain set --tlsa-issuer on|off`: TLSA 2 1 1 for the issuing CA of each MX host beside
+/// 3 1 1. Refused (nothing changed) while a live or staged certificate lacks its issuer in the
+/// chain it was deployed with. Adding or withdrawing 2 1 1 is safe at once: 3 1 1 stays.
+[[nodiscard]] Result<void> set_tlsa_issuer(Store& store, const Name& domain, bool on, UnixTime now,
+                                           std::string_view actor);
+
 /// One pending step, for `moat status` and for what `tick` reports.
 struct PendingStep {
   std::string domain;

@@ -86,7 +86,7 @@ namespace {
 
 constexpr const char* kDomainColumns =
     "SELECT id, name, soa_mname, soa_rname, soa_refresh, soa_retry, soa_expire, soa_minimum, "
-    "soa_ttl, serial, algorithm, nsec3, dnskey_ttl, version, created FROM domains";
+    "soa_ttl, serial, algorithm, nsec3, dnskey_ttl, version, created, tlsa_issuer FROM domains";
 
 Result<Domain> read_domain(sqlite3_stmt* s) {
   Domain d;
@@ -110,6 +110,7 @@ Result<Domain> read_domain(sqlite3_stmt* s) {
   d.dnskey_ttl = static_cast<std::uint32_t>(sqlite3_column_int64(s, 12));
   d.version = sqlite3_column_int64(s, 13);
   d.created = sqlite3_column_int64(s, 14);
+  d.tlsa_issuer = sqlite3_column_int(s, 15) != 0;
   return d;
 }
 
@@ -172,14 +173,15 @@ Result<std::int64_t> Store::insert_domain(const Domain& d) {
     return fail("domain " + d.name.to_string() + " already exists");
   auto r = impl_->run(
       "INSERT INTO domains (name, soa_mname, soa_rname, soa_refresh, soa_retry, soa_expire, "
-      "soa_minimum, soa_ttl, serial, algorithm, nsec3, dnskey_ttl, version, created) "
-      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      "soa_minimum, soa_ttl, serial, algorithm, nsec3, dnskey_ttl, version, created, "
+      "tlsa_issuer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
       d.name.lowercased().to_string(), d.soa.mname.lowercased().to_string(),
       d.soa.rname.lowercased().to_string(), std::int64_t{d.soa.refresh},
       std::int64_t{d.soa.retry}, std::int64_t{d.soa.expire}, std::int64_t{d.soa.minimum},
       std::int64_t{d.soa.ttl}, std::int64_t{d.serial}, std::int64_t{d.algorithm},
       std::int64_t{d.nsec3 ? 1 : 0}, std::int64_t{d.dnskey_ttl},
-      std::int64_t{d.version > 0 ? d.version : 1}, std::int64_t{d.created});
+      std::int64_t{d.version > 0 ? d.version : 1}, std::int64_t{d.created},
+      std::int64_t{d.tlsa_issuer ? 1 : 0});
   if (!r)
     return std::unexpected(r.error());
   return sqlite3_last_insert_rowid(impl_->db.get());
@@ -188,13 +190,13 @@ Result<std::int64_t> Store::insert_domain(const Domain& d) {
 Result<void> Store::update_domain(const Domain& d) {
   auto r = impl_->run("UPDATE domains SET soa_mname=?, soa_rname=?, soa_refresh=?, soa_retry=?, "
                       "soa_expire=?, soa_minimum=?, soa_ttl=?, serial=?, algorithm=?, nsec3=?, "
-                      "dnskey_ttl=? WHERE id=?",
+                      "dnskey_ttl=?, tlsa_issuer=? WHERE id=?",
                       d.soa.mname.lowercased().to_string(), d.soa.rname.lowercased().to_string(),
                       std::int64_t{d.soa.refresh}, std::int64_t{d.soa.retry},
                       std::int64_t{d.soa.expire}, std::int64_t{d.soa.minimum},
                       std::int64_t{d.soa.ttl}, std::int64_t{d.serial},
                       std::int64_t{d.algorithm}, std::int64_t{d.nsec3 ? 1 : 0},
-                      std::int64_t{d.dnskey_ttl}, d.id);
+                      std::int64_t{d.dnskey_ttl}, std::int64_t{d.tlsa_issuer ? 1 : 0}, d.id);
   if (!r)
     return std::unexpected(r.error());
   if (*r == 0)

@@ -33,6 +33,8 @@ struct Domain {
   std::uint8_t algorithm = 13;      ///< DNSSEC algorithm number of new keys
   bool nsec3 = false;               ///< NSEC3 (0 iterations, no salt) instead of NSEC
   std::uint32_t dnskey_ttl = 3600;
+  /// Publish TLSA 2 1 1 (the issuing CA's key) for its MX hosts beside 3 1 1 (RFC 7671 §5.2).
+  bool tlsa_issuer = false;
   std::int64_t version = 0;         ///< bumped by every change; daemons poll it
   UnixTime created = 0;
 };

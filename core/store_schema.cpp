@@ -131,6 +131,10 @@ CREATE TABLE web_certificates (
   deployed      INTEGER NOT NULL
 );
 )sql",
+    // 5: a domain may ask for TLSA 2 1 1 of each MX host's issuing CA beside 3 1 1.
+    R"sql(
+ALTER TABLE domains ADD COLUMN tlsa_issuer INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 const int kSchemaVersion = static_cast<int>(std::size(kMigrations));

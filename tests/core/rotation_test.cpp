@@ -535,6 +535,58 @@ TEST_F(RotationDeploy, FullChainPublishesTheLeafKey) {
   EXPECT_EQ(staged->issuer_spki_sha256, testing_certs::sha256(ca.key.spki));
 }
 
+// ---- TLSA 2 1 1 for the issuing CA, when the domain asks for it (RFC 7671 §5.2.3) ------------
+
+TEST_F(RotationDeploy, IssuerTlsaIsPublishedBeside311OnlyWhenTheDomainAsksForIt) {
+  using testing_certs::make_issued;
+  using testing_certs::make_self_signed;
+  const auto ca = make_self_signed({.common_name = "Moat Issuer CA",
+                                    .not_before = kT0 - 100 * kDay,
+                                    .not_after = kT0 + 1000 * kDay,
+                                    .is_ca = true});
+  const auto leaf = make_issued({.common_name = "mx1.example.test",
+                                 .dns_names = {"mx1.example.test"},
+                                 .not_before = kT0 - kDay,
+                                 .not_after = kT0 + 90 * kDay},
+                                ca);
+  const UnixTime t = make_active("mx1.example.test.", Cert{leaf.pem + ca.pem, leaf.key}, kT0);
+  std::vector<std::uint8_t> ta{2, 1, 1};
+  const auto digest = testing_certs::sha256(ca.key.spki);
+  ta.insert(ta.end(), digest.begin(), digest.end());
+  const Rr issuer_tlsa{name("_25._tcp.mx1.example.test."), rrtype::TLSA, kTlsaTtl, ta};
+  EXPECT_FALSE(contains(derived(), issuer_tlsa));
+
+  const std::uint32_t before = serial();
+  ASSERT_TRUE(set_tlsa_issuer(store(), name("example.test."), true, t + 1, "test"));
+  EXPECT_TRUE(contains(derived(), issuer_tlsa));
+  EXPECT_TRUE(contains(derived(), tlsa("mx1.example.test.", leaf.key)));
+  EXPECT_NE(serial(), before) << "new TLSA records need a new serial";
+
+  ASSERT_TRUE(set_tlsa_issuer(store(), name("example.test."), false, t + 2, "test"));
+  EXPECT_FALSE(contains(derived(), issuer_tlsa));
+  EXPECT_TRUE(contains(derived(), tlsa("mx1.example.test.", leaf.key)));
+}
+
+TEST_F(RotationDeploy, IssuerTlsaIsRefusedWhileALiveCertificateLacksItsIssuer) {
+  make_active("mx1.example.test.", new_cert({"mx1.example.test"}), kT0); // a leaf alone
+  const std::string before = state_dump();
+  auto r = set_tlsa_issuer(store(), name("example.test."), true, kT0 + kDay, "test");
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(mentions(r.error().message, "issuing CA"));
+  EXPECT_EQ(state_dump(), before);
+}
+
+TEST_F(RotationDeploy, LeafWithoutItsIssuerIsRefusedWhenTheDomainPublishesIssuerTlsa) {
+  add("mx1.example.test.", kT0);
+  ASSERT_TRUE(set_tlsa_issuer(store(), name("example.test."), true, kT0, "test"));
+  const std::string before = state_dump();
+  auto r = deploy_certificate(store(), new_cert({"mx1.example.test"}).chain,
+                              new_cert({"mx1.example.test"}).key.pem, {}, kT0 + 1, "test",
+                              effects_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(state_dump(), before);
+}
+
 TEST_F(RotationDeploy, FirstCertificateOfANewHostIsStagedAndPublishesNoMx) {
   add("mx1.example.test.", kT0);
   const Cert c = new_cert({"mx1.example.test"});
