@@ -14,6 +14,7 @@ struct PolicySetOptions {
   std::string mode;
   long long max_age = -1;
   std::vector<std::string> mx_patterns;
+  std::vector<std::string> https_addresses;
 };
 
 void run_policy_set(const Context& ctx, const PolicySetOptions& o) {
@@ -32,6 +33,8 @@ void run_policy_set(const Context& ctx, const PolicySetOptions& o) {
   }
   if (!o.mx_patterns.empty())
     wanted.mx_patterns = o.mx_patterns;
+  if (!o.https_addresses.empty())
+    wanted.https_addresses = o.https_addresses;
   StsPolicyRecord rec = unwrap(set_policy(store, d, wanted, ctx.clock->now(), ctx.actor()));
   auto policy = unwrap(current_policy(store, d));
   const std::string id = policy ? policy_id(policy_text(*policy)) : "";
@@ -151,6 +154,8 @@ void add_policy_commands(CLI::App& app, Context& ctx) {
   s->add_option("--max-age", set->max_age, "Seconds senders may cache it (default 604800)");
   s->add_option("--mx-pattern", set->mx_patterns,
                 "mx line, repeatable (default: one per MX host; *.example.test allowed)");
+  s->add_option("--https-addr", set->https_addresses,
+                "Address moat-httpsd listens on, published as mta-sts.DOMAIN A/AAAA; repeatable");
   on_run(s, ctx, [&ctx, set] { run_policy_set(ctx, *set); });
 
   auto show_domain = std::make_shared<std::string>();

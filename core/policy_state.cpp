@@ -123,8 +123,20 @@ Result<StsPolicyRecord> set_policy(Store& store, const Domain& d, const StsPolic
                       " does not cover that name");
       }
     }
+    for (const std::string& addr : rec.https_addresses) {
+      const std::uint16_t type = addr.find(':') != std::string::npos ? rrtype::AAAA : rrtype::A;
+      if (auto rd = parse_rdata(type, addr, d.name); !rd)
+        return fail("bad --https-addr '" + addr + "': not an IPv4 or IPv6 address");
+    }
+    auto old = store.sts_policy(d.id);
+    if (!old)
+      return std::unexpected(old.error());
     if (auto r = store.put_sts_policy(rec); !r)
       return r;
+    // The A/AAAA records of mta-sts.DOMAIN are zone content: a change needs a new serial.
+    if (!*old || (*old)->https_addresses != rec.https_addresses)
+      if (auto t = store.touch_domain(d.id, now); !t)
+        return std::unexpected(t.error());
     return store.audit(now, actor, "policy set",
                        d.name.to_string() + ": " + policy_id(policy_text(*policy)));
   });
@@ -328,6 +340,17 @@ Result<std::vector<Rr>> policy_records(Store& store, const Domain& d) {
   if (!rec)
     return std::unexpected(rec.error());
   if (*rec) {
+    // Where senders fetch the policy: the addresses moat-httpsd listens on.
+    auto web = d.name.prepend("mta-sts");
+    if (!web)
+      return std::unexpected(web.error());
+    for (const std::string& addr : (*rec)->https_addresses) {
+      const std::uint16_t type = addr.find(':') != std::string::npos ? rrtype::AAAA : rrtype::A;
+      auto rd = parse_rdata(type, addr, d.name);
+      if (!rd)
+        return fail("mta-sts address " + addr + ": " + rd.error().message);
+      out.push_back(Rr{web->lowercased(), type, kStsTxtTtl, std::move(*rd)});
+    }
     auto served = store.sts_served(d.id);
     if (!served)
       return std::unexpected(served.error());

@@ -94,6 +94,7 @@ struct StsPolicyRecord {
   std::uint32_t max_age = 604800;
   std::vector<std::string> mx_patterns;    ///< empty: one `mx:` line per MX host of the domain
   bool delete_requested = false;           ///< `moat policy del`: removed once max_age has run out
+  std::vector<std::string> https_addresses; ///< A/AAAA published for mta-sts.DOMAIN
   UnixTime updated = 0;
 };
 

@@ -106,6 +106,7 @@ CREATE TABLE sts_policies (
   max_age          INTEGER NOT NULL,
   mx_patterns      TEXT NOT NULL,             -- space-separated; '' = one line per MX host
   delete_requested INTEGER NOT NULL DEFAULT 0,
+  https_addresses  TEXT NOT NULL DEFAULT '',  -- A/AAAA of mta-sts.DOMAIN: where moat-httpsd listens
   updated          INTEGER NOT NULL
 );
 CREATE TABLE sts_served (

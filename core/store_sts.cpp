@@ -15,8 +15,8 @@ Result<void> done(const Result<int>& r) {
 
 Result<std::optional<StsPolicyRecord>> Store::sts_policy(std::int64_t domain_id) {
   return impl_->first_row<StsPolicyRecord>(
-      "SELECT domain_id, mode, max_age, mx_patterns, delete_requested, updated "
-      "FROM sts_policies WHERE domain_id = ?",
+      "SELECT domain_id, mode, max_age, mx_patterns, delete_requested, updated, "
+      "https_addresses FROM sts_policies WHERE domain_id = ?",
       [](sqlite3_stmt* s) {
         StsPolicyRecord p;
         p.domain_id = sqlite3_column_int64(s, 0);
@@ -25,6 +25,7 @@ Result<std::optional<StsPolicyRecord>> Store::sts_policy(std::int64_t domain_id)
         p.mx_patterns = split_words(column_text(s, 3));
         p.delete_requested = sqlite3_column_int(s, 4) != 0;
         p.updated = sqlite3_column_int64(s, 5);
+        p.https_addresses = split_words(column_text(s, 6));
         return p;
       },
       domain_id);
@@ -32,12 +33,14 @@ Result<std::optional<StsPolicyRecord>> Store::sts_policy(std::int64_t domain_id)
 
 Result<void> Store::put_sts_policy(const StsPolicyRecord& p) {
   return done(impl_->run(
-      "INSERT INTO sts_policies (domain_id, mode, max_age, mx_patterns, delete_requested, updated) "
-      "VALUES (?,?,?,?,?,?) ON CONFLICT(domain_id) DO UPDATE SET mode=excluded.mode, "
-      "max_age=excluded.max_age, mx_patterns=excluded.mx_patterns, "
-      "delete_requested=excluded.delete_requested, updated=excluded.updated",
+      "INSERT INTO sts_policies (domain_id, mode, max_age, mx_patterns, delete_requested, updated, "
+      "https_addresses) VALUES (?,?,?,?,?,?,?) ON CONFLICT(domain_id) DO UPDATE SET "
+      "mode=excluded.mode, max_age=excluded.max_age, mx_patterns=excluded.mx_patterns, "
+      "delete_requested=excluded.delete_requested, updated=excluded.updated, "
+      "https_addresses=excluded.https_addresses",
       p.domain_id, p.mode, std::int64_t{p.max_age}, join_words(p.mx_patterns),
-      std::int64_t{p.delete_requested ? 1 : 0}, std::int64_t{p.updated}));
+      std::int64_t{p.delete_requested ? 1 : 0}, std::int64_t{p.updated},
+      join_words(p.https_addresses)));
 }
 
 Result<void> Store::delete_sts_policy(std::int64_t domain_id) {
