@@ -107,12 +107,13 @@ Result<StsPolicyRecord> set_policy(Store& store, const Domain& d, const StsPolic
     if (!hosts)
       return std::unexpected(hosts.error());
     for (const MxHost& h : *hosts) {
-      if (h.state == "removing")
-        continue;
+      // A host being removed is still in cached MX RRsets until tick forgets it (rule 3).
       if (!std::ranges::any_of(policy->mx,
                                [&](const std::string& p) { return mx_pattern_matches(p, h.host); }))
         return fail("the mx patterns do not cover MX host " + h.host.to_string() +
                     " (RFC 8461 §4.1: senders would refuse to deliver to it)");
+      if (h.state == "removing")
+        continue;
       if (policy->mode == StsMode::kEnforce) {
         auto cert = live_certificate(store, h);
         if (!cert)
@@ -172,6 +173,13 @@ Result<bool> report_policy_served(Store& store, const Domain& d, std::string_vie
   const std::string id = policy_id(text);
   bool changed = false;
   Result<void> tx = store.transaction([&]() -> Result<void> {
+    // A late report (read before tick removed the policy) must not leave a served row that
+    // the next policy's _mta-sts record would name before that policy is served (rule 2).
+    auto policy = store.sts_policy(d.id);
+    if (!policy)
+      return std::unexpected(policy.error());
+    if (!*policy)
+      return {};
     auto old = store.sts_served(d.id);
     if (!old)
       return std::unexpected(old.error());
@@ -182,18 +190,17 @@ Result<bool> report_policy_served(Store& store, const Domain& d, std::string_vie
     now_served.policy_id = id;
     now_served.policy_text = std::string(text);
     now_served.since = now;
-    if (parsed->mode == StsMode::kNone) {
-      // Senders may hold the last real policy for its max_age (RFC 8461 §8.3).
-      if (!*old) {
-        now_served.none_until = now;
-      } else {
-        auto old_policy = parse_policy_text((*old)->policy_text);
-        if (old_policy && old_policy->mode != StsMode::kNone)
-          now_served.none_until = now + static_cast<UnixTime>(old_policy->max_age);
-        else
-          now_served.none_until = (*old)->none_until.value_or(now);
-      }
+    // Senders may hold any policy served so far for its max_age from the moment it was
+    // replaced (RFC 8461 §8.3 warns about earlier, longer max_age values): carry the latest
+    // such expiry forward through every change, so that removal waits for all of them.
+    UnixTime cached_until = now;
+    if (*old) {
+      cached_until = std::max(cached_until, (*old)->none_until.value_or(now));
+      auto old_policy = parse_policy_text((*old)->policy_text);
+      if (old_policy && old_policy->mode != StsMode::kNone)
+        cached_until = std::max(cached_until, now + static_cast<UnixTime>(old_policy->max_age));
     }
+    now_served.none_until = cached_until;
     auto serial = store.touch_domain(d.id, now);
     if (!serial)
       return std::unexpected(serial.error());
@@ -243,11 +250,14 @@ Result<std::vector<std::string>> tick_policies(Store& store, UnixTime now, std::
     auto served = store.sts_served(d.id);
     if (!served)
       return std::unexpected(served.error());
-    if (!*served || !(*served)->none_until || now < *(*served)->none_until)
-      continue;
-    auto served_mode = parse_policy_text((*served)->policy_text);
-    if (!served_mode || served_mode->mode != StsMode::kNone)
-      continue;
+    // Never served: no sender can hold it and no _mta-sts record names it, so it can go now.
+    if (*served) {
+      if (!(*served)->none_until || now < *(*served)->none_until)
+        continue;
+      auto served_mode = parse_policy_text((*served)->policy_text);
+      if (!served_mode || served_mode->mode != StsMode::kNone)
+        continue;
+    }
     Result<void> tx = store.transaction([&]() -> Result<void> {
       if (auto r = store.delete_sts_policy(d.id); !r)
         return r;

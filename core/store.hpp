@@ -106,7 +106,9 @@ struct StsServed {
   std::string policy_text;
   UnixTime since = 0;                      ///< first time this text was served
   std::uint32_t wait_serial = 0;           ///< the zone serial that publishes this id
-  std::optional<UnixTime> none_until;      ///< mode none: when the previous max_age runs out
+  /// Until when senders may still cache a policy served before (each replaced text's
+  /// max_age counted from its replacement, the latest of all): `policy del` waits for it.
+  std::optional<UnixTime> none_until;
 };
 
 /// The certificate moat-httpsd presents for `mta-sts.DOMAIN`.

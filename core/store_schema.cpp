@@ -115,7 +115,7 @@ CREATE TABLE sts_served (
   policy_text TEXT NOT NULL,
   since       INTEGER NOT NULL,               -- first time it served this text
   wait_serial INTEGER NOT NULL,               -- the serial that publishes this id in DNS
-  none_until  INTEGER                         -- mode none: when the last max_age runs out
+  none_until  INTEGER                         -- until when senders may cache an earlier policy
 );
 CREATE TABLE tlsrpt (
   domain_id INTEGER PRIMARY KEY REFERENCES domains(id) ON DELETE CASCADE,
