@@ -269,6 +269,8 @@ Result<ListenAddress> parse_listen_address(std::string_view text) {
       return bad();
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos)
+      return bad(); // an IPv6 address needs its brackets: "::1:443" is ambiguous
   }
   beast::error_code ec;
   asio::ip::make_address(std::string(host), ec);
