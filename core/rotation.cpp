@@ -309,6 +309,15 @@ Result<std::vector<DeployResult>> deploy_certificate(Store& store, std::string_v
         }
         result.live_now = true;
         install_now.emplace_back(h, c);
+      } else if (staged && staged->spki_sha256 == info->spki_sha256) {
+        // A renewal of the staged key (certbot renews the lineage's newest key with
+        // --reuse-key): its TLSA is the one already published, so the wait goes on unchanged.
+        c.id = staged->id;
+        c.state = "staged";
+        c.wait_serial = staged->wait_serial;
+        if (auto r = store.update_certificate(c); !r)
+          return r;
+        result.wait_serial = staged->wait_serial;
       } else {
         if (staged)
           if (auto r = store.delete_certificate(staged->id); !r)

@@ -218,6 +218,31 @@ TEST_F(RotationDeploy, LeafWithoutItsIssuerIsRefusedWhenTheDomainPublishesIssuer
   EXPECT_EQ(state_dump(), before);
 }
 
+TEST_F(RotationDeploy, RenewalOfTheStagedKeyKeepsItsWait) {
+  const Cert old_cert = new_cert({"mx1.example.test"});
+  const UnixTime t = make_active("mx1.example.test.", old_cert, kT0);
+  const Cert next = new_cert({"mx1.example.test"});
+  deploy(next, {}, t + 100);
+  const auto staged = cert_in_state("mx1.example.test.", "staged");
+  ASSERT_TRUE(staged && staged->wait_serial);
+  const std::uint32_t serial_before = serial();
+  serve(t + 200);
+
+  // certbot --reuse-key renews the newest key of the lineage: the staged one.
+  const Cert renewed = cert_for_key(next.key, {"mx1.example.test"}, kT0, kT0 + 120 * kDay);
+  deploy(renewed, {}, t + 300);
+  const auto again = cert_in_state("mx1.example.test.", "staged");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, staged->id);
+  EXPECT_EQ(again->wait_serial, staged->wait_serial) << "its TLSA is already published";
+  EXPECT_EQ(again->fullchain_pem, renewed.chain);
+  EXPECT_EQ(serial(), serial_before) << "nothing published changes";
+  tick_at(t + 200 + kTlsaWait);
+  const auto live = cert_in_state("mx1.example.test.", "live");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->fullchain_pem, renewed.chain) << "the renewed chain is what goes live";
+}
+
 TEST_F(RotationDeploy, FirstCertificateOfANewHostIsStagedAndPublishesNoMx) {
   add("mx1.example.test.", kT0);
   const Cert c = new_cert({"mx1.example.test"});
