@@ -34,12 +34,24 @@ int main(int argc, char** argv) {
   std::vector<std::string> listen;
   int poll_ms = 1000;
   std::string level = "info";
+  moat::httpsd::Limits limits;
+  int header_timeout_s = static_cast<int>(limits.handshake_and_header_timeout.count());
+  int idle_timeout_s = static_cast<int>(limits.idle_timeout.count());
   app.add_option("--db", db,
                  "database written by the moat CLI (default $MOAT_DB or /var/lib/moat/moat.db)");
   app.add_option("--listen", listen,
                  "ADDR:PORT or [ADDR6]:PORT, repeatable (default 0.0.0.0:443 and [::]:443)");
   app.add_option("--poll-ms", poll_ms, "how often to look for changes in the database")
       ->check(CLI::Range(10, 60000));
+  app.add_option("--header-timeout", header_timeout_s,
+                 "seconds for the TLS handshake and for each request head (default 10)")
+      ->check(CLI::Range(1, 10));
+  app.add_option("--idle-timeout", idle_timeout_s,
+                 "seconds a kept-alive connection may wait for its next request (default 30)")
+      ->check(CLI::Range(1, 300));
+  app.add_option("--max-connections", limits.max_connections,
+                 "connections served at once; more are closed at accept (default 512)")
+      ->check(CLI::Range(1, 100000));
   app.add_option("--log-level", level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
@@ -65,7 +77,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  moat::httpsd::Server server(log);
+  limits.handshake_and_header_timeout = std::chrono::seconds(header_timeout_s);
+  limits.idle_timeout = std::chrono::seconds(idle_timeout_s);
+  moat::httpsd::Server server(log, limits);
   if (auto r = server.listen(addresses); !r) {
     log->error("{}", r.error().message);
     return 1;
