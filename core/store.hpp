@@ -197,7 +197,10 @@ public:
   [[nodiscard]] Result<std::int64_t> insert_key(const KeyRecord& k);
 
   // What moat-dnsd reports (written by the daemon only).
-  /// Records that `serial` of the domain is being served since `at` (first report wins).
+  /// How long the reports of served serials are kept (the newest one always is).
+  static constexpr UnixTime kPublicationHistory = 60 * 86400;
+  /// Records that `serial` of the domain is being served since `at` (first report wins), and
+  /// forgets reports older than kPublicationHistory.
   [[nodiscard]] Result<void> record_publication(std::int64_t domain_id, std::uint32_t serial,
                                                 UnixTime at);
   /// When the first serial at or after `serial` (RFC 1982 order) was served, if any was.

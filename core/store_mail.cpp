@@ -52,6 +52,16 @@ Result<void> Store::record_publication(std::int64_t domain_id, std::uint32_t ser
                       domain_id, std::int64_t{serial}, std::int64_t{at});
   if (!r)
     return std::unexpected(r.error());
+  // One row per serial would grow without end. Waits are hours to days long: rows older than
+  // kPublicationHistory go, except the newest, so that published_since() of an old serial
+  // still answers (with a later, hence safer, time).
+  auto pruned = impl_->run(
+      "DELETE FROM zone_publications WHERE domain_id = ? AND at < ? AND rowid <> "
+      "(SELECT rowid FROM zone_publications WHERE domain_id = ? ORDER BY at DESC, rowid DESC "
+      "LIMIT 1)",
+      domain_id, std::int64_t{at - kPublicationHistory}, domain_id);
+  if (!pruned)
+    return std::unexpected(pruned.error());
   return {};
 }
 

@@ -635,5 +635,31 @@ TEST_F(StoreTest, KeepsAuditLogAcrossReopen) {
   EXPECT_EQ(log->size(), 1u);
 }
 
+TEST_F(StoreTest, OldPublicationReportsAreForgottenButOldSerialsStillCountAsServed) {
+  Store store = create();
+  const auto id = add_domain(store, "example.test.");
+  const UnixTime t0 = 1'700'000'000;
+  // A serial served every day for 200 days.
+  for (std::uint32_t day = 0; day < 200; ++day)
+    ASSERT_TRUE(store.record_publication(id, 1000 + day, t0 + day * 86400));
+  // Serial 1000 was served on day 0; its report is gone, so the first report at or after it
+  // that is left answers: a later time, which only makes a wait longer, never shorter.
+  auto since = store.published_since(id, 1000);
+  ASSERT_TRUE(since && *since);
+  EXPECT_GT(**since, t0);
+  EXPECT_GE(**since, t0 + 199 * 86400 - Store::kPublicationHistory);
+  // Recent ones are exact.
+  auto recent = store.published_since(id, 1190);
+  ASSERT_TRUE(recent && *recent);
+  EXPECT_EQ(**recent, t0 + 190 * 86400);
+  auto latest = store.latest_publication(id);
+  ASSERT_TRUE(latest && *latest);
+  EXPECT_EQ((*latest)->serial, 1199u);
+  // A serial never served is still not served.
+  auto never = store.published_since(id, 5000);
+  ASSERT_TRUE(never);
+  EXPECT_FALSE(*never);
+}
+
 } // namespace
 } // namespace moat
