@@ -9,9 +9,27 @@
 namespace moat::signer {
 namespace {
 
+// How much earlier than the full validity an RRset's signatures expire: up to an eighth of it,
+// the same for an RRset on every build (a hash of owner and type). Signatures made at one
+// instant (a load, a key change) thus come due for refresh over a day or more rather than all
+// at once, and stay spread on every later refresh.
+std::int64_t expiration_spread(const SignedRrset& set, const SignPolicy& policy) {
+  std::uint64_t h = 1469598103934665603ull; // FNV-1a
+  const auto mix = [&h](std::uint8_t b) {
+    h ^= b;
+    h *= 1099511628211ull;
+  };
+  const Name owner = set.owner.lowercased(); // (not a temporary: the loop keeps its wire)
+  for (std::uint8_t b : owner.wire())
+    mix(b);
+  mix(static_cast<std::uint8_t>(set.type >> 8));
+  mix(static_cast<std::uint8_t>(set.type));
+  const std::uint64_t window = policy.sig_validity / 8;
+  return window == 0 ? 0 : static_cast<std::int64_t>(h % window);
+}
+
 // All RRsets at one owner name, keyed by type.
 using Node = std::map<std::uint16_t, SignedRrset>;
-
 
 std::uint32_t read32(const std::vector<std::uint8_t>& b, std::size_t at) {
   return (std::uint32_t{b[at]} << 24) | (std::uint32_t{b[at + 1]} << 16) |
@@ -140,7 +158,8 @@ Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& ke
       std::vector<std::uint8_t> rd = next.wire();
       auto bitmap = type_bitmap(types);
       rd.insert(rd.end(), bitmap.begin(), bitmap.end());
-      nodes[owner][rrtype::NSEC] = SignedRrset{owner, rrtype::NSEC, denial_ttl, {std::move(rd)}, {}};
+      nodes[owner][rrtype::NSEC] =
+          SignedRrset{owner, rrtype::NSEC, denial_ttl, {std::move(rd)}, {}};
     }
   } else {
     // Every authoritative name and delegation, plus the empty non-terminals between them and
@@ -186,10 +205,8 @@ Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& ke
     ksk_tags.push_back(k->key_tag());
   for (const auto* k : keys.zsks)
     zsk_tags.push_back(k->key_tag());
-  const Validity validity{now - policy.inception_offset, now + policy.sig_validity};
-
   std::map<std::pair<Name, std::uint16_t>, Cached> next_cache;
-  zone.earliest_expiration = validity.expiration;
+  zone.earliest_expiration = now + policy.sig_validity;
   std::size_t unchanged = 0;
   for (auto& [owner, node] : nodes) {
     const bool is_cut = cuts.contains(owner);
@@ -206,8 +223,8 @@ Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& ke
       SignedRrset& set = zone.rrsets[i];
       if (is_occluded || (is_cut && set.type != rrtype::DS && set.type != rrtype::NSEC))
         continue;
-      const bool by_ksk = set.type == rrtype::DNSKEY || set.type == rrtype::CDS ||
-                          set.type == rrtype::CDNSKEY;
+      const bool by_ksk =
+          set.type == rrtype::DNSKEY || set.type == rrtype::CDS || set.type == rrtype::CDNSKEY;
       const auto& signer_keys = by_ksk ? keys.ksks : keys.zsks;
       const auto& tags = by_ksk ? ksk_tags : zsk_tags;
       auto key = std::pair{set.owner, set.type};
@@ -223,9 +240,12 @@ Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& ke
           continue;
         }
       }
+      const Validity validity{now - policy.inception_offset,
+                              now + policy.sig_validity - expiration_spread(set, policy)};
+      zone.earliest_expiration = std::min(zone.earliest_expiration, validity.expiration);
       for (const auto* k : signer_keys) {
-        auto sig = sign_rrset(*k, apex, RrsetView{set.owner, set.type, set.ttl, set.rdatas},
-                              validity);
+        auto sig =
+            sign_rrset(*k, apex, RrsetView{set.owner, set.type, set.ttl, set.rdatas}, validity);
         if (!sig)
           return fail(set.owner.to_string() + " " + type_to_string(set.type) + ": " +
                       sig.error().message);

@@ -70,7 +70,7 @@ protected:
   KeySet keys() const { return {{ksk_.get()}, {zsk_.get()}}; }
 
   // Verifies every RRSIG in the zone with ldns against the zone's DNSKEY RRset.
-  void expect_all_signatures_valid(const SignedZone& zone) {
+  void expect_all_signatures_valid(const SignedZone& zone, std::int64_t at = kNow) {
     RrList dnskeys(ldns_rr_list_new());
     for (const auto& set : zone.rrsets)
       if (set.type == rrtype::DNSKEY)
@@ -86,7 +86,7 @@ protected:
       for (const auto& rd : set.rrsigs)
         ldns_rr_list_push_rr(sigs.get(), to_ldns(set.owner, rrtype::RRSIG, set.ttl, rd));
       ldns_rr_list* good = ldns_rr_list_new();
-      EXPECT_EQ(ldns_verify_time(rrset.get(), sigs.get(), dnskeys.get(), kNow, good),
+      EXPECT_EQ(ldns_verify_time(rrset.get(), sigs.get(), dnskeys.get(), at, good),
                 LDNS_STATUS_OK)
           << set.owner.to_string() << " " << type_to_string(set.type);
       ldns_rr_list_free(good);
@@ -204,6 +204,47 @@ TEST_P(ZoneSignerTest, SignaturesDueForRefreshAreRenewed) {
   ASSERT_TRUE(later.has_value());
   EXPECT_EQ(later->signatures_made, first->signatures_made);
   EXPECT_EQ(later->signatures_reused, 0u);
+}
+
+// RRSIG RDATA: type covered (2), algorithm (1), labels (1), original TTL (4), expiration (4).
+std::uint32_t rrsig_expiration(const std::vector<std::uint8_t>& rd) {
+  return static_cast<std::uint32_t>(rd[8]) << 24 | static_cast<std::uint32_t>(rd[9]) << 16 |
+         static_cast<std::uint32_t>(rd[10]) << 8 | rd[11];
+}
+
+TEST_P(ZoneSignerTest, SignaturesMadeTogetherExpireSpreadOutSoRefreshesAreSpreadToo) {
+  SignPolicy policy;
+  ZoneSigner signer;
+  auto zone = signer.sign(content_, keys(), policy, kNow);
+  ASSERT_TRUE(zone.has_value());
+  std::set<std::uint32_t> expirations;
+  std::map<std::pair<std::string, std::uint16_t>, std::uint32_t> by_rrset;
+  for (const auto& set : zone->rrsets)
+    for (const auto& sig : set.rrsigs) {
+      const std::uint32_t e = rrsig_expiration(sig);
+      EXPECT_LE(e, kNow + policy.sig_validity);
+      EXPECT_GT(e, kNow + policy.sig_validity - policy.sig_validity / 8);
+      expirations.insert(e);
+      by_rrset[{set.owner.to_string(), set.type}] = e;
+    }
+  EXPECT_GE(expirations.size(), 5u) << "expirations should differ between RRsets";
+  EXPECT_EQ(zone->earliest_expiration, *expirations.begin());
+
+  // The spread is a property of the RRset, not of the run: another signer agrees.
+  ZoneSigner other;
+  auto again = other.sign(content_, keys(), policy, kNow);
+  ASSERT_TRUE(again.has_value());
+  for (const auto& set : again->rrsets)
+    for (const auto& sig : set.rrsigs)
+      EXPECT_EQ(rrsig_expiration(sig), (by_rrset[{set.owner.to_string(), set.type}]));
+
+  // Half-way into the window, some RRsets are due for refresh and some are not.
+  const std::int64_t mid = kNow + policy.sig_validity - policy.sig_refresh - policy.sig_validity / 16;
+  auto partial = signer.sign(content_, keys(), policy, mid);
+  ASSERT_TRUE(partial.has_value());
+  EXPECT_GT(partial->signatures_made, 0u);
+  EXPECT_GT(partial->signatures_reused, 0u);
+  expect_all_signatures_valid(*partial, mid);
 }
 
 TEST_P(ZoneSignerTest, RefusesAZoneWithoutSoa) {
