@@ -119,6 +119,13 @@ Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& ke
   }
   for (const auto* k : keys.zsks)
     dnskeys.push_back(k->dnskey_rdata());
+  for (const auto* k : keys.published) {
+    dnskeys.push_back(k->dnskey_rdata());
+    if (k->is_ksk()) {
+      cds.push_back(ds_rdata(apex, k->dnskey_rdata()));
+      cdnskeys.push_back(k->dnskey_rdata());
+    }
+  }
   add_apex_set(rrtype::DNSKEY, std::move(dnskeys));
   if (policy.publish_cds) {
     add_apex_set(rrtype::CDS, std::move(cds));

@@ -33,10 +33,14 @@ struct SignPolicy {
   bool publish_cds = true;                     ///< CDS + CDNSKEY for every KSK (RFC 7344, 8078)
 };
 
-/// The keys that sign a zone. KSKs sign DNSKEY, CDS and CDNSKEY; ZSKs sign everything else.
+/// The keys of a zone. KSKs sign DNSKEY, CDS and CDNSKEY; ZSKs sign everything else. Keys in
+/// `published` are in the DNSKEY RRset without signing anything: a key published ahead of its
+/// use, or kept after it, in a rollover (RFC 7583). A published KSK also gets CDS and CDNSKEY,
+/// which ask the parent for its DS (RFC 7344, RFC 8078).
 struct KeySet {
   std::vector<const SigningKey*> ksks;
   std::vector<const SigningKey*> zsks;
+  std::vector<const SigningKey*> published;
 };
 
 /// The unsigned zone: every record, SOA included, all owners at or below `apex`.

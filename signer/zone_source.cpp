@@ -18,8 +18,13 @@ void put32(std::vector<std::uint8_t>& out, std::uint32_t v) {
 
 KeySet ZoneSource::key_set() const {
   KeySet set;
-  for (const SigningKey& k : keys)
-    (k.is_ksk() ? set.ksks : set.zsks).push_back(&k);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const SigningKey& k = keys[i];
+    if (i < signs.size() && !signs[i])
+      set.published.push_back(&k);
+    else
+      (k.is_ksk() ? set.ksks : set.zsks).push_back(&k);
+  }
   return set;
 }
 
@@ -55,7 +60,10 @@ Result<ZoneSource> load_zone_source(Store& store, const Domain& d) {
     return std::unexpected(keys.error());
   bool have_ksk = false, have_zsk = false;
   for (const KeyRecord& k : *keys) {
-    if (k.state != "active")
+    // "published" (before use) and "retired" (after use) keys are in the DNSKEY RRset but sign
+    // nothing; "removed" keys are gone (RFC 7583 key states).
+    const bool signs = k.state == "active";
+    if (!signs && k.state != "published" && k.state != "retired")
       continue;
     if (!is_supported_algorithm(k.algorithm))
       return fail(d.name.to_string() + ": key " + std::to_string(k.key_tag) +
@@ -65,8 +73,10 @@ Result<ZoneSource> load_zone_source(Store& store, const Domain& d) {
     if (!key)
       return fail(d.name.to_string() + ": key " + std::to_string(k.key_tag) + ": " +
                   key.error().message);
-    (key->is_ksk() ? have_ksk : have_zsk) = true;
+    if (signs)
+      (key->is_ksk() ? have_ksk : have_zsk) = true;
     src.keys.push_back(std::move(*key));
+    src.signs.push_back(signs);
   }
   if (!have_ksk || !have_zsk)
     return fail(d.name.to_string() + " has no active " + (have_ksk ? "ZSK" : "KSK"));

@@ -14,10 +14,11 @@ namespace moat::signer {
 struct ZoneSource {
   Domain domain;
   ZoneContent content;            ///< SOA (with the current serial) + the stored records
-  std::vector<SigningKey> keys;   ///< the domain's active keys
+  std::vector<SigningKey> keys;   ///< the domain's keys that are in its DNSKEY RRset
+  std::vector<bool> signs;        ///< per key: active (signs) or only published
   SignPolicy policy;
 
-  /// The keys split by role, pointing into `keys` (valid while this object lives).
+  /// The keys split by role and use, pointing into `keys` (valid while this object lives).
   [[nodiscard]] KeySet key_set() const;
 };
 

@@ -206,6 +206,30 @@ TEST_P(ZoneSignerTest, SignaturesDueForRefreshAreRenewed) {
   EXPECT_EQ(later->signatures_reused, 0u);
 }
 
+TEST_P(ZoneSignerTest, PublishedKeysAreInDnskeyButSignNothing) {
+  // A rollover's next ZSK and next KSK: published, not yet signing (RFC 7583 §3.2, §3.3).
+  const auto next_zsk = *SigningKey::generate(GetParam(), kZskFlags);
+  const auto next_ksk = *SigningKey::generate(GetParam(), kKskFlags);
+  KeySet set = keys();
+  set.published = {&next_zsk, &next_ksk};
+  ZoneSigner signer;
+  auto zone = signer.sign(content_, set, {}, kNow);
+  ASSERT_TRUE(zone.has_value()) << zone.error().message;
+  std::set<std::uint16_t> signing_tags;
+  std::size_t dnskeys = 0, cds = 0;
+  for (const auto& rrset : zone->rrsets) {
+    if (rrset.type == rrtype::DNSKEY)
+      dnskeys = rrset.rdatas.size();
+    if (rrset.type == rrtype::CDS)
+      cds = rrset.rdatas.size();
+    for (const auto& sig : rrset.rrsigs)
+      signing_tags.insert(static_cast<std::uint16_t>(sig[16] << 8 | sig[17])); // key tag
+  }
+  EXPECT_EQ(dnskeys, 4u) << "both active keys and both published ones";
+  EXPECT_EQ(cds, 2u) << "the published KSK asks the parent for its DS too";
+  EXPECT_EQ(signing_tags, (std::set<std::uint16_t>{ksk_->key_tag(), zsk_->key_tag()}));
+}
+
 // RRSIG RDATA: type covered (2), algorithm (1), labels (1), original TTL (4), expiration (4).
 std::uint32_t rrsig_expiration(const std::vector<std::uint8_t>& rd) {
   return static_cast<std::uint32_t>(rd[8]) << 24 | static_cast<std::uint32_t>(rd[9]) << 16 |
