@@ -23,7 +23,13 @@ void run_key_list(const Context& ctx, const std::string& domain_text) {
   }
   for (const KeyRecord& k : keys) {
     std::string line = std::to_string(k.key_tag) + "  " + k.role + "  " +
-                       algorithm_label(k.algorithm) + "  " + k.state + "  " + iso8601(k.created);
+                       algorithm_label(k.algorithm) + "  " + k.state;
+    // Each state the key has entered, with when (RFC 7583 timeline).
+    for (const auto& [label, t] :
+         {std::pair{"published", k.published_at}, std::pair{"active", k.active_at},
+          std::pair{"retired", k.retired_at}, std::pair{"removed", k.removed_at}})
+      if (t)
+        line += std::string("  ") + label + " " + iso8601(*t);
     if (k.role == "ksk")
       line += "  " + ds_view(d, k).record;
     print_line(line);

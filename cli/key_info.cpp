@@ -53,6 +53,13 @@ Json key_json(const Domain& domain, const KeyRecord& key) {
             {"algorithm_number", key.algorithm},
             {"state", key.state},
             {"created", iso8601(key.created)}};
+  const auto date = [&](const char* field, const std::optional<UnixTime>& t) {
+    j[field] = t ? Json(iso8601(*t)) : Json(nullptr);
+  };
+  date("published", key.published_at);
+  date("active", key.active_at);
+  date("retired", key.retired_at);
+  date("removed", key.removed_at);
   if (key.role == "ksk")
     j["ds"] = ds_view(domain, key).record;
   return j;

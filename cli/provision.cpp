@@ -15,7 +15,9 @@ KeyRecord generate_key(signer::Algorithm alg, std::uint16_t flags, UnixTime now)
   k.key_tag = key.key_tag();
   k.dnskey_rdata = key.dnskey_rdata();
   k.private_pem = key.private_pem();
-  k.state = "active";
+  k.state = "active"; // a new domain's first keys are published and sign at once
+  k.published_at = now;
+  k.active_at = now;
   k.created = now;
   return k;
 }

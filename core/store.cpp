@@ -11,7 +11,6 @@
 
 namespace moat {
 
-
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::Store(Store&&) noexcept = default;
 Store& Store::operator=(Store&&) noexcept = default;
@@ -30,8 +29,8 @@ Result<Store> Store::open(const std::string& path, Mode mode) {
     ::close(fd);
   }
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
   auto impl = std::make_unique<Impl>();
   impl->db.reset(raw);
   if (rc != SQLITE_OK)
@@ -57,8 +56,8 @@ Result<Store> Store::open(const std::string& path, Mode mode) {
       return store.exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
     });
     if (!r)
-      return fail("cannot migrate database " + path + " to schema " + std::to_string(v + 1) +
-                  ": " + r.error().message);
+      return fail("cannot migrate database " + path + " to schema " + std::to_string(v + 1) + ": " +
+                  r.error().message);
   }
   return store;
 }
@@ -176,27 +175,26 @@ Result<std::int64_t> Store::insert_domain(const Domain& d) {
       "soa_minimum, soa_ttl, serial, algorithm, nsec3, dnskey_ttl, version, created, "
       "tlsa_issuer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
       d.name.lowercased().to_string(), d.soa.mname.lowercased().to_string(),
-      d.soa.rname.lowercased().to_string(), std::int64_t{d.soa.refresh},
-      std::int64_t{d.soa.retry}, std::int64_t{d.soa.expire}, std::int64_t{d.soa.minimum},
-      std::int64_t{d.soa.ttl}, std::int64_t{d.serial}, std::int64_t{d.algorithm},
-      std::int64_t{d.nsec3 ? 1 : 0}, std::int64_t{d.dnskey_ttl},
-      std::int64_t{d.version > 0 ? d.version : 1}, std::int64_t{d.created},
-      std::int64_t{d.tlsa_issuer ? 1 : 0});
+      d.soa.rname.lowercased().to_string(), std::int64_t{d.soa.refresh}, std::int64_t{d.soa.retry},
+      std::int64_t{d.soa.expire}, std::int64_t{d.soa.minimum}, std::int64_t{d.soa.ttl},
+      std::int64_t{d.serial}, std::int64_t{d.algorithm}, std::int64_t{d.nsec3 ? 1 : 0},
+      std::int64_t{d.dnskey_ttl}, std::int64_t{d.version > 0 ? d.version : 1},
+      std::int64_t{d.created}, std::int64_t{d.tlsa_issuer ? 1 : 0});
   if (!r)
     return std::unexpected(r.error());
   return sqlite3_last_insert_rowid(impl_->db.get());
 }
 
 Result<void> Store::update_domain(const Domain& d) {
-  auto r = impl_->run("UPDATE domains SET soa_mname=?, soa_rname=?, soa_refresh=?, soa_retry=?, "
-                      "soa_expire=?, soa_minimum=?, soa_ttl=?, serial=?, algorithm=?, nsec3=?, "
-                      "dnskey_ttl=?, tlsa_issuer=? WHERE id=?",
-                      d.soa.mname.lowercased().to_string(), d.soa.rname.lowercased().to_string(),
-                      std::int64_t{d.soa.refresh}, std::int64_t{d.soa.retry},
-                      std::int64_t{d.soa.expire}, std::int64_t{d.soa.minimum},
-                      std::int64_t{d.soa.ttl}, std::int64_t{d.serial},
-                      std::int64_t{d.algorithm}, std::int64_t{d.nsec3 ? 1 : 0},
-                      std::int64_t{d.dnskey_ttl}, std::int64_t{d.tlsa_issuer ? 1 : 0}, d.id);
+  auto r =
+      impl_->run("UPDATE domains SET soa_mname=?, soa_rname=?, soa_refresh=?, soa_retry=?, "
+                 "soa_expire=?, soa_minimum=?, soa_ttl=?, serial=?, algorithm=?, nsec3=?, "
+                 "dnskey_ttl=?, tlsa_issuer=? WHERE id=?",
+                 d.soa.mname.lowercased().to_string(), d.soa.rname.lowercased().to_string(),
+                 std::int64_t{d.soa.refresh}, std::int64_t{d.soa.retry}, std::int64_t{d.soa.expire},
+                 std::int64_t{d.soa.minimum}, std::int64_t{d.soa.ttl}, std::int64_t{d.serial},
+                 std::int64_t{d.algorithm}, std::int64_t{d.nsec3 ? 1 : 0},
+                 std::int64_t{d.dnskey_ttl}, std::int64_t{d.tlsa_issuer ? 1 : 0}, d.id);
   if (!r)
     return std::unexpected(r.error());
   if (*r == 0)
@@ -282,8 +280,8 @@ Result<int> Store::delete_records(std::int64_t domain_id, const Name& owner, std
     return impl_->run(
         "DELETE FROM records WHERE domain_id = ? AND owner = ? AND type = ? AND rdata = ?",
         domain_id, owner, std::int64_t{type}, *rdata);
-  return impl_->run("DELETE FROM records WHERE domain_id = ? AND owner = ? AND type = ?",
-                    domain_id, owner, std::int64_t{type});
+  return impl_->run("DELETE FROM records WHERE domain_id = ? AND owner = ? AND type = ?", domain_id,
+                    owner, std::int64_t{type});
 }
 
 Result<void> Store::delete_all_records(std::int64_t domain_id) {
@@ -293,40 +291,67 @@ Result<void> Store::delete_all_records(std::int64_t domain_id) {
   return {};
 }
 
+namespace {
+
+std::optional<UnixTime> column_optional_time(sqlite3_stmt* s, int i) {
+  if (sqlite3_column_type(s, i) == SQLITE_NULL)
+    return std::nullopt;
+  return sqlite3_column_int64(s, i);
+}
+
+std::int64_t time_or_null(const std::optional<UnixTime>& t) { return t ? *t : -1; }
+
+Result<KeyRecord> read_key(sqlite3_stmt* s) {
+  KeyRecord k;
+  k.id = sqlite3_column_int64(s, 0);
+  k.domain_id = sqlite3_column_int64(s, 1);
+  k.role = column_text(s, 2);
+  k.algorithm = static_cast<std::uint8_t>(sqlite3_column_int(s, 3));
+  k.key_tag = static_cast<std::uint16_t>(sqlite3_column_int(s, 4));
+  k.dnskey_rdata = column_blob(s, 5);
+  k.private_pem = column_text(s, 6);
+  k.state = column_text(s, 7);
+  k.created = sqlite3_column_int64(s, 8);
+  k.published_at = column_optional_time(s, 9);
+  k.active_at = column_optional_time(s, 10);
+  k.retired_at = column_optional_time(s, 11);
+  k.removed_at = column_optional_time(s, 12);
+  return k;
+}
+
+} // namespace
+
 Result<std::vector<KeyRecord>> Store::keys(std::int64_t domain_id) {
-  auto s = impl_->statement("SELECT id, domain_id, role, algorithm, key_tag, dnskey_rdata, "
-                            "private_pem, state, created FROM keys WHERE domain_id = ? ORDER BY id",
-                            domain_id);
-  if (!s)
-    return std::unexpected(s.error());
-  std::vector<KeyRecord> out;
-  int rc;
-  while ((rc = sqlite3_step(s->get())) == SQLITE_ROW) {
-    KeyRecord k;
-    k.id = sqlite3_column_int64(s->get(), 0);
-    k.domain_id = sqlite3_column_int64(s->get(), 1);
-    k.role = column_text(s->get(), 2);
-    k.algorithm = static_cast<std::uint8_t>(sqlite3_column_int(s->get(), 3));
-    k.key_tag = static_cast<std::uint16_t>(sqlite3_column_int(s->get(), 4));
-    k.dnskey_rdata = column_blob(s->get(), 5);
-    k.private_pem = column_text(s->get(), 6);
-    k.state = column_text(s->get(), 7);
-    k.created = sqlite3_column_int64(s->get(), 8);
-    out.push_back(std::move(k));
-  }
-  if (rc != SQLITE_DONE)
-    return std::unexpected(impl_->error("database"));
-  return out;
+  return impl_->all_rows<KeyRecord>(
+      "SELECT id, domain_id, role, algorithm, key_tag, dnskey_rdata, private_pem, state, created, "
+      "published_at, active_at, retired_at, removed_at FROM keys WHERE domain_id = ? ORDER BY id",
+      read_key, domain_id);
 }
 
 Result<std::int64_t> Store::insert_key(const KeyRecord& k) {
-  auto r = impl_->run("INSERT INTO keys (domain_id, role, algorithm, key_tag, dnskey_rdata, "
-                      "private_pem, state, created) VALUES (?,?,?,?,?,?,?,?)",
-                      k.domain_id, k.role, std::int64_t{k.algorithm}, std::int64_t{k.key_tag},
-                      k.dnskey_rdata, k.private_pem, k.state, std::int64_t{k.created});
+  auto r = impl_->run(
+      "INSERT INTO keys (domain_id, role, algorithm, key_tag, dnskey_rdata, private_pem, state, "
+      "created, published_at, active_at, retired_at, removed_at) "
+      "VALUES (?,?,?,?,?,?,?,?,NULLIF(?, -1),NULLIF(?, -1),NULLIF(?, -1),NULLIF(?, -1))",
+      k.domain_id, k.role, std::int64_t{k.algorithm}, std::int64_t{k.key_tag}, k.dnskey_rdata,
+      k.private_pem, k.state, std::int64_t{k.created}, time_or_null(k.published_at),
+      time_or_null(k.active_at), time_or_null(k.retired_at), time_or_null(k.removed_at));
   if (!r)
     return std::unexpected(r.error());
   return sqlite3_last_insert_rowid(impl_->db.get());
+}
+
+Result<void> Store::update_key_state(const KeyRecord& k) {
+  auto r =
+      impl_->run("UPDATE keys SET state=?, published_at=NULLIF(?, -1), active_at=NULLIF(?, -1), "
+                 "retired_at=NULLIF(?, -1), removed_at=NULLIF(?, -1) WHERE id=?",
+                 k.state, time_or_null(k.published_at), time_or_null(k.active_at),
+                 time_or_null(k.retired_at), time_or_null(k.removed_at), k.id);
+  if (!r)
+    return std::unexpected(r.error());
+  if (*r == 0)
+    return fail("no key with id " + std::to_string(k.id));
+  return {};
 }
 
 Result<void> Store::audit(UnixTime at, std::string_view actor, std::string_view action,

@@ -48,8 +48,12 @@ struct KeyRecord {
   std::uint16_t key_tag = 0;
   std::vector<std::uint8_t> dnskey_rdata;
   std::string private_pem;          ///< PKCS#8 PEM; never logged
-  std::string state;                ///< "active" (issue 4 adds the rollover states)
+  std::string state;                ///< "published", "active", "retired" or "removed"
   UnixTime created = 0;
+  std::optional<UnixTime> published_at; ///< entered the DNSKEY RRset
+  std::optional<UnixTime> active_at;    ///< began to sign
+  std::optional<UnixTime> retired_at;   ///< stopped signing (still published)
+  std::optional<UnixTime> removed_at;   ///< left the DNSKEY RRset
 };
 
 /// An MX host moat manages: its MX record, its TLSA records, where its certificate goes.
@@ -195,6 +199,8 @@ public:
   // Keys.
   [[nodiscard]] Result<std::vector<KeyRecord>> keys(std::int64_t domain_id);
   [[nodiscard]] Result<std::int64_t> insert_key(const KeyRecord& k);
+  /// Writes a key's state and state dates (the key material never changes).
+  [[nodiscard]] Result<void> update_key_state(const KeyRecord& k);
 
   // What moat-dnsd reports (written by the daemon only).
   /// How long the reports of served serials are kept (the newest one always is).

@@ -136,6 +136,15 @@ CREATE TABLE web_certificates (
     R"sql(
 ALTER TABLE domains ADD COLUMN tlsa_issuer INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 6: when each key entered each state of its life (RFC 7583: published, active, retired,
+    // removed), for `moat key list` and the rollover timings.
+    R"sql(
+ALTER TABLE keys ADD COLUMN published_at INTEGER;
+ALTER TABLE keys ADD COLUMN active_at INTEGER;
+ALTER TABLE keys ADD COLUMN retired_at INTEGER;
+ALTER TABLE keys ADD COLUMN removed_at INTEGER;
+UPDATE keys SET published_at = created, active_at = created WHERE state = 'active';
+)sql",
 };
 
 const int kSchemaVersion = static_cast<int>(std::size(kMigrations));

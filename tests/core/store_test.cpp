@@ -1,4 +1,5 @@
 #include "core/store.hpp"
+#include "core/store_impl.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -161,6 +162,65 @@ TEST_F(StoreTest, ReopeningKeepsTheSchemaVersion) {
   auto s = Store::open(path_, Store::Mode::kOpenExisting);
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->schema_version(), first);
+}
+
+// A database made by the first release (schema 1) is brought up to date on open, keeping its
+// data: each later migration runs once, in order, and what it adds is usable.
+TEST_F(StoreTest, MigratesASchemaOneDatabaseKeepingItsDomainsAndKeys) {
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+    Db db(raw);
+    ASSERT_EQ(sqlite3_exec(db.get(), kMigrations[0], nullptr, nullptr, nullptr), SQLITE_OK);
+    const char* v1 =
+        "INSERT INTO domains (name, soa_mname, soa_rname, soa_refresh, soa_retry, soa_expire, "
+        "soa_minimum, soa_ttl, serial, algorithm, created) VALUES ('example.test.', "
+        "'ns1.example.test.', 'hostmaster.example.test.', 14400, 3600, 1209600, 300, 3600, 7, "
+        "13, 1700000000);"
+        "INSERT INTO keys (domain_id, role, algorithm, key_tag, dnskey_rdata, private_pem, "
+        "state, created) VALUES (1, 'ksk', 13, 4242, x'0101030d', 'PEM', 'active', 1700000000);"
+        "PRAGMA user_version = 1;";
+    ASSERT_EQ(sqlite3_exec(db.get(), v1, nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  auto s = Store::open(path_, Store::Mode::kOpenExisting);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->schema_version(), kSchemaVersion);
+  auto d = s->find_domain(name("example.test."));
+  ASSERT_TRUE(d && *d);
+  EXPECT_EQ((*d)->serial, 7u);
+  EXPECT_FALSE((*d)->tlsa_issuer); // migration 5's default
+  auto keys = s->keys((*d)->id);
+  ASSERT_TRUE(keys);
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_EQ((*keys)[0].published_at, 1'700'000'000); // migration 6 dates the active key
+  EXPECT_EQ((*keys)[0].active_at, 1'700'000'000);
+  EXPECT_FALSE((*keys)[0].retired_at);
+  auto policy = s->sts_policy((*d)->id); // migration 3's table exists and is empty
+  ASSERT_TRUE(policy);
+  EXPECT_FALSE(*policy);
+  EXPECT_TRUE(s->mx_hosts((*d)->id)); // migration 2
+}
+
+TEST_F(StoreTest, KeyStateAndDatesAreWrittenAndReadBack) {
+  Store store = create();
+  const auto id = add_domain(store, "example.test.");
+  KeyRecord k = make_key(id, "zsk", 7);
+  k.state = "published";
+  k.published_at = 1'700'000'100;
+  auto key_id = store.insert_key(k);
+  ASSERT_TRUE(key_id);
+  k.id = *key_id;
+  k.state = "active";
+  k.active_at = 1'700'000'200;
+  ASSERT_TRUE(store.update_key_state(k));
+  auto keys = store.keys(id);
+  ASSERT_TRUE(keys && keys->size() == 1u);
+  EXPECT_EQ((*keys)[0].state, "active");
+  EXPECT_EQ((*keys)[0].published_at, 1'700'000'100);
+  EXPECT_EQ((*keys)[0].active_at, 1'700'000'200);
+  EXPECT_FALSE((*keys)[0].removed_at);
+  k.id = 999;
+  EXPECT_FALSE(store.update_key_state(k));
 }
 
 TEST_F(StoreTest, EnforcesForeignKeys) {
