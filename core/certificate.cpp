@@ -145,7 +145,6 @@ Result<std::vector<std::string>> dns_names(X509* cert) {
   return out;
 }
 
-std::string host_text(const Name& host) { return lower_no_dot(host.lowercased().to_string()); }
 
 } // namespace
 
@@ -205,19 +204,8 @@ Result<CertificateInfo> inspect_certificate(std::string_view fullchain_pem,
 }
 
 bool certificate_covers(const CertificateInfo& cert, const Name& host) {
-  const std::string h = host_text(host);
-  // The host without its first label, taken from the wire form: the first '.' in the text can
-  // be an escaped dot inside the first label ("mx\.evil.example.test" has three labels).
-  const std::string rest = host.label_count() >= 2 ? host_text(host.parent()) : std::string();
-  for (const auto& pattern : cert.dns_names) {
-    if (pattern == h)
-      return true;
-    // "*.example.test" covers exactly one extra label, and never a bare TLD ("*.test").
-    if (pattern.size() > 2 && pattern.starts_with("*.") && !rest.empty() &&
-        pattern.find('.', 2) != std::string::npos && rest == std::string_view(pattern).substr(2))
-      return true;
-  }
-  return false;
+  return std::ranges::any_of(cert.dns_names,
+                             [&](const std::string& n) { return host_pattern_matches(n, host); });
 }
 
 } // namespace moat

@@ -13,13 +13,6 @@ constexpr std::size_t kMaxPolicyText = 64 << 10;
 
 bool is_ldh(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
 
-std::string lower_host(const Name& host) {
-  std::string text = host.lowercased().to_string();
-  if (text.size() > 1 && text.back() == '.')
-    text.pop_back();
-  return text;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
     s.remove_prefix(1);
@@ -107,14 +100,7 @@ Result<void> check_policy(const StsPolicy& policy) {
 }
 
 bool mx_pattern_matches(std::string_view pattern, const Name& host) {
-  const std::string h = lower_host(host);
-  if (pattern == h)
-    return true;
-  if (!pattern.starts_with("*.") || host.label_count() < 2)
-    return false;
-  // The parent from the wire form, not the text after the first '.': that dot can be an escaped
-  // one inside the first label ("mx\.evil.example.test" has three labels).
-  return lower_host(host.parent()) == pattern.substr(2);
+  return host_pattern_matches(pattern, host);
 }
 
 std::string policy_text(const StsPolicy& policy) {

@@ -164,7 +164,8 @@ Name Name::strip_labels(std::size_t n) const {
   std::size_t i = 0;
   while (n-- > 0 && wire_[i] != 0)
     i += wire_[i] + 1;
-  return Name(std::vector<std::uint8_t>(wire_.begin() + static_cast<std::ptrdiff_t>(i), wire_.end()));
+  return Name(
+      std::vector<std::uint8_t>(wire_.begin() + static_cast<std::ptrdiff_t>(i), wire_.end()));
 }
 
 Result<Name> Name::prepend(std::string_view label) const {
@@ -233,6 +234,22 @@ std::size_t NameHash::operator()(const Name& n) const noexcept {
     h *= 1099511628211ull;
   }
   return h;
+}
+
+std::string host_name_text(const Name& host) {
+  std::string text = host.lowercased().to_string();
+  if (text.size() > 1 && text.back() == '.')
+    text.pop_back();
+  return text;
+}
+
+bool host_pattern_matches(std::string_view pattern, const Name& host) {
+  if (pattern == host_name_text(host))
+    return true;
+  if (!pattern.starts_with("*.") || host.label_count() < 2 ||
+      pattern.find('.', 2) == std::string_view::npos)
+    return false;
+  return host_name_text(host.parent()) == pattern.substr(2);
 }
 
 } // namespace moat

@@ -38,7 +38,9 @@ public:
   /// The number of labels, not counting the root label.
   [[nodiscard]] std::size_t label_count() const;
   [[nodiscard]] bool is_root() const { return wire_.size() == 1; }
-  [[nodiscard]] bool is_wildcard() const { return wire_.size() >= 2 && wire_[0] == 1 && wire_[1] == '*'; }
+  [[nodiscard]] bool is_wildcard() const {
+    return wire_.size() >= 2 && wire_[0] == 1 && wire_[1] == '*';
+  }
 
   /// True when this name equals `ancestor` or lies below it.
   [[nodiscard]] bool is_subdomain_of(const Name& ancestor) const;
@@ -60,6 +62,16 @@ private:
   explicit Name(std::vector<std::uint8_t> wire) : wire_(std::move(wire)) {}
   std::vector<std::uint8_t> wire_;
 };
+
+/// `host` as a lower-case host name without the trailing dot ("mail.example.test"), the form
+/// certificates and MTA-STS policies use.
+[[nodiscard]] std::string host_name_text(const Name& host);
+
+/// True when `pattern` (lower case, no trailing dot) names `host`: the same name, or "*.rest"
+/// where "rest" is `host` without its first label (RFC 6125 §6.4.3, RFC 8461 §4.1). Labels come
+/// from the wire form, so an escaped dot is no boundary; a wildcard over a single label ("*.test")
+/// matches nothing.
+[[nodiscard]] bool host_pattern_matches(std::string_view pattern, const Name& host);
 
 /// Hash that agrees with case-insensitive equality, for unordered containers.
 struct NameHash {

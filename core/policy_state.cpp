@@ -11,13 +11,6 @@
 namespace moat {
 namespace {
 
-std::string host_text(const Name& host) {
-  std::string text = host.lowercased().to_string();
-  if (text.size() > 1 && text.back() == '.')
-    text.pop_back();
-  return text;
-}
-
 // A TXT RDATA holding `text` as character-strings of at most 255 octets (RFC 1035 §3.3.14).
 std::vector<std::uint8_t> txt_rdata(std::string_view text) {
   std::vector<std::uint8_t> rd;
@@ -46,7 +39,7 @@ Result<StsPolicy> policy_from(Store& store, const Domain& d, const StsPolicyReco
     return std::unexpected(hosts.error());
   std::set<std::string> names;
   for (const MxHost& h : *hosts)
-    names.insert(host_text(h.host));
+    names.insert(host_name_text(h.host));
   p.mx.assign(names.begin(), names.end());
   return p;
 }

@@ -36,11 +36,6 @@ Result<Domain> containing_domain(Store& store, const Name& name) {
                                  "its TLSA records");
 }
 
-// Marks a change of `d` and returns the serial that will carry it.
-Result<std::uint32_t> touch(Store& store, const Domain& d, UnixTime now) {
-  return store.touch_domain(d.id, now);
-}
-
 std::optional<CertificateRecord> find_state(const std::vector<CertificateRecord>& certs,
                                             std::string_view state) {
   for (const auto& c : certs)
@@ -125,7 +120,7 @@ Result<MxHost> add_mx_host(Store& store, const Name& domain_name, MxHostRequest 
     auto same = store.mx_hosts_named(host.host);
     if (!same)
       return std::unexpected(same.error());
-    auto serial = touch(store, *tlsa_domain, now);
+    auto serial = store.touch_domain(tlsa_domain->id, now);
     if (!serial)
       return std::unexpected(serial.error());
     host.wait_serial = *serial;
@@ -180,11 +175,11 @@ Result<MxHost> remove_mx_host(Store& store, const Name& domain_name, const Name&
         return std::unexpected(tlsa_domain.error());
       if (auto r = store.delete_mx_host(host.id); !r)
         return r;
-      if (auto s = touch(store, *tlsa_domain, now); !s)
+      if (auto s = store.touch_domain(tlsa_domain->id, now); !s)
         return std::unexpected(s.error());
       host.state = "removed";
     } else {
-      auto serial = touch(store, **d, now);
+      auto serial = store.touch_domain((*d)->id, now);
       if (!serial)
         return std::unexpected(serial.error());
       host.state = "removing";
@@ -304,7 +299,7 @@ Result<std::vector<DeployResult>> deploy_certificate(Store& store, std::string_v
           auto tlsa_domain = containing_domain(store, h.host);
           if (!tlsa_domain)
             return std::unexpected(tlsa_domain.error());
-          if (auto s = touch(store, *tlsa_domain, now); !s)
+          if (auto s = store.touch_domain(tlsa_domain->id, now); !s)
             return std::unexpected(s.error());
         }
         result.live_now = true;
@@ -325,7 +320,7 @@ Result<std::vector<DeployResult>> deploy_certificate(Store& store, std::string_v
         auto tlsa_domain = containing_domain(store, h.host);
         if (!tlsa_domain)
           return std::unexpected(tlsa_domain.error());
-        auto serial = touch(store, *tlsa_domain, now);
+        auto serial = store.touch_domain(tlsa_domain->id, now);
         if (!serial)
           return std::unexpected(serial.error());
         c.state = "staged";
@@ -404,7 +399,7 @@ Result<void> set_tlsa_issuer(Store& store, const Name& domain, bool on, UnixTime
       if (std::ranges::find(touched, zone->id) != touched.end())
         continue;
       touched.push_back(zone->id);
-      if (auto s = touch(store, *zone, now); !s)
+      if (auto s = store.touch_domain(zone->id, now); !s)
         return std::unexpected(s.error());
     }
     return store.audit(now, actor, "domain set",
@@ -459,7 +454,7 @@ Result<std::vector<std::string>> tick(Store& store, UnixTime now, std::string_vi
           CertificateRecord& c = promoted;
           if (auto r = store.update_certificate(c); !r)
             return r;
-          if (auto s = touch(store, *tlsa_domain, now); !s)
+          if (auto s = store.touch_domain(tlsa_domain->id, now); !s)
             return std::unexpected(s.error());
           return store.audit(now, actor, "tick",
                              "certificate " + std::to_string(c.id) + " live on " +
@@ -510,7 +505,7 @@ Result<std::vector<std::string>> tick(Store& store, UnixTime now, std::string_vi
           auto d = domain_by_id(store, h.domain_id);
           if (!d)
             return std::unexpected(d.error());
-          auto serial = touch(store, *d, now);
+          auto serial = store.touch_domain(d->id, now);
           if (!serial)
             return std::unexpected(serial.error());
           h.state = "active";
@@ -533,7 +528,7 @@ Result<std::vector<std::string>> tick(Store& store, UnixTime now, std::string_vi
         auto tx = store.transaction([&]() -> Result<void> {
           if (auto r = store.delete_mx_host(h.id); !r)
             return r;
-          if (auto s = touch(store, *tlsa_domain, now); !s)
+          if (auto s = store.touch_domain(tlsa_domain->id, now); !s)
             return std::unexpected(s.error());
           return store.audit(now, actor, "tick", "MX host " + h.host.to_string() + " removed");
         });
