@@ -29,10 +29,10 @@ DsView ds_view(const Domain& domain, const KeyRecord& key) {
   return ds;
 }
 
-std::vector<DsView> active_ds(const Domain& domain, const std::vector<KeyRecord>& keys) {
+std::vector<DsView> wanted_ds(const Domain& domain, const std::vector<KeyRecord>& keys) {
   std::vector<DsView> out;
   for (const KeyRecord& k : keys) {
-    if (k.role == "ksk" && k.state == "active")
+    if (k.role == "ksk" && k.state != "removed" && (k.ds_state == "submit" || k.ds_state == "seen"))
       out.push_back(ds_view(domain, k));
   }
   return out;
@@ -60,6 +60,10 @@ Json key_json(const Domain& domain, const KeyRecord& key) {
   date("active", key.active_at);
   date("retired", key.retired_at);
   date("removed", key.removed_at);
+  if (key.role == "ksk") {
+    j["ds_state"] = key.ds_state.empty() ? "not requested" : key.ds_state;
+    date("ds_seen", key.ds_seen_at);
+  }
   if (key.role == "ksk")
     j["ds"] = ds_view(domain, key).record;
   return j;

@@ -24,8 +24,9 @@ struct DsView {
 
 /// The DS of `key` (a KSK of `domain`), TTL = the domain's DNSKEY TTL.
 [[nodiscard]] DsView ds_view(const Domain& domain, const KeyRecord& key);
-/// The DS of every active KSK, in key order.
-[[nodiscard]] std::vector<DsView> active_ds(const Domain& domain,
+/// The DS records the parent should hold: those of the KSKs whose DS is asked for (CDS) or
+/// confirmed, in key order. A KSK still being introduced by a rollover is not among them.
+[[nodiscard]] std::vector<DsView> wanted_ds(const Domain& domain,
                                             const std::vector<KeyRecord>& keys);
 
 /// {"key_tag", "algorithm", "digest_type", "digest", "record"}.

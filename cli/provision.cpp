@@ -1,24 +1,22 @@
 #include "cli/provision.hpp"
 
 #include "signer/key.hpp"
+#include "signer/key_rollover.hpp"
 
 #include <cctype>
 
 namespace moat::cli {
 namespace {
 
-KeyRecord generate_key(signer::Algorithm alg, std::uint16_t flags, UnixTime now) {
-  signer::SigningKey key = unwrap(signer::SigningKey::generate(alg, flags));
-  KeyRecord k;
-  k.role = key.is_ksk() ? "ksk" : "zsk";
-  k.algorithm = static_cast<std::uint8_t>(alg);
-  k.key_tag = key.key_tag();
-  k.dnskey_rdata = key.dnskey_rdata();
-  k.private_pem = key.private_pem();
+KeyRecord generate_key(signer::Algorithm alg, bool ksk, const std::vector<KeyRecord>& existing,
+                       UnixTime now) {
+  KeyRecord k = unwrap(signer::generate_key_record(alg, ksk, existing, now));
   k.state = "active"; // a new domain's first keys are published and sign at once
   k.published_at = now;
   k.active_at = now;
-  k.created = now;
+  // The parent has no DS yet: CDS asks for it and `moat status` tells the admin to add it.
+  if (ksk)
+    k.ds_state = "submit";
   return k;
 }
 
@@ -35,12 +33,8 @@ std::vector<KeyRecord> create_domain(const Context& ctx, Store& store, Domain& d
     throw CliError("unsupported DNSSEC algorithm " + std::to_string(domain.algorithm));
   auto alg = static_cast<signer::Algorithm>(domain.algorithm);
   std::vector<KeyRecord> keys;
-  keys.push_back(generate_key(alg, signer::kKskFlags, now));
-  // Distinct key tags keep signatures unambiguous for validators and for `key list`.
-  do {
-    keys.resize(1);
-    keys.push_back(generate_key(alg, signer::kZskFlags, now));
-  } while (keys[1].key_tag == keys[0].key_tag);
+  keys.push_back(generate_key(alg, true, keys, now));
+  keys.push_back(generate_key(alg, false, keys, now));
 
   ctx.commit(store, now, action, detail, [&]() -> Result<void> {
     auto id = store.insert_domain(domain);
@@ -53,6 +47,7 @@ std::vector<KeyRecord> create_domain(const Context& ctx, Store& store, Domain& d
     }
     for (KeyRecord& k : keys) {
       k.domain_id = domain.id;
+      k.state_serial = domain.serial;
       auto key_id = store.insert_key(k);
       if (!key_id)
         return std::unexpected(key_id.error());

@@ -2,8 +2,10 @@
 #include "cli/app.hpp"
 #include "cli/commands.hpp"
 #include "cli/input.hpp"
+#include "cli/key_info.hpp"
 #include "cli/output.hpp"
 #include "core/rotation.hpp"
+#include "signer/key_rollover.hpp"
 
 #include <ctime>
 #include <memory>
@@ -14,7 +16,10 @@ namespace {
 void run_tick(const Context& ctx) {
   Store store = ctx.open_store(Store::Mode::kOpenExisting);
   FileRotationEffects effects;
-  auto lines = unwrap(tick(store, ctx.clock->now(), ctx.actor(), effects));
+  const UnixTime now = ctx.clock->now();
+  auto lines = unwrap(tick(store, now, ctx.actor(), effects));
+  for (std::string& l : unwrap(signer::tick_keys(store, now, ctx.actor())))
+    lines.push_back(std::move(l));
   bool failed = false;
   Json arr = Json::array();
   for (const auto& l : lines) {
@@ -30,26 +35,52 @@ void run_tick(const Context& ctx) {
     throw CliError("some steps failed; they are retried by the next moat tick");
 }
 
+// What the admin must do at the registrar (RFC 7344 §4: what the CDS asks for, said plainly).
+struct RegistrarAction {
+  std::string domain;
+  std::string action; ///< "add" or "remove"
+  DsView ds;
+};
+
 void run_status(const Context& ctx, const std::string& domain_text) {
   Store store = ctx.open_store(Store::Mode::kOpenExisting);
   const UnixTime now = ctx.clock->now();
   std::vector<Domain> domains = unwrap(store.list_domains());
   auto steps = unwrap(pending_steps(store, now));
+  for (PendingStep& s : unwrap(signer::pending_key_steps(store, now)))
+    steps.push_back(std::move(s));
   if (!domain_text.empty()) {
     const Domain d = require_domain(store, parse_domain_name(domain_text));
     domains = {d};
     std::erase_if(steps, [&](const PendingStep& s) { return s.domain != d.name.to_string(); });
   }
+  std::vector<RegistrarAction> registrar;
+  std::vector<PendingStep> scheduled;
+  for (const Domain& d : domains) {
+    signer::KeyPlan plan = unwrap(signer::plan_keys(store, d, now));
+    for (const KeyRecord& k : plan.ds_to_add)
+      registrar.push_back({d.name.to_string(), "add", ds_view(d, k)});
+    for (const KeyRecord& k : plan.ds_to_remove)
+      registrar.push_back({d.name.to_string(), "remove", ds_view(d, k)});
+    if (plan.scheduled)
+      scheduled.push_back(*plan.scheduled);
+  }
   if (ctx.json) {
     Json arr = Json::array();
     for (const auto& s : steps) {
-      Json j = {{"domain", s.domain}, {"host", s.host}, {"step", s.what},
-                {"waits_for", s.waits_for}};
+      Json j = {
+          {"domain", s.domain}, {"host", s.host}, {"step", s.what}, {"waits_for", s.waits_for}};
       if (s.not_before)
         j["not_before"] = iso8601(*s.not_before);
       arr.push_back(j);
     }
-    print_json(arr);
+    Json reg = Json::array();
+    for (const auto& r : registrar)
+      reg.push_back({{"domain", r.domain}, {"action", r.action}, {"ds", ds_json(r.ds)}});
+    Json next = Json::array();
+    for (const auto& s : scheduled)
+      next.push_back({{"domain", s.domain}, {"step", s.what}, {"at", iso8601(*s.not_before)}});
+    print_json({{"pending", arr}, {"registrar", reg}, {"scheduled", next}});
     return;
   }
   for (const Domain& d : domains) {
@@ -59,6 +90,18 @@ void run_status(const Context& ctx, const std::string& domain_text) {
                           iso8601(pub->at)
                     : ", not served by moat-dnsd yet"));
   }
+  for (const auto& r : registrar) {
+    if (r.action == "add")
+      print_line("registrar: add this DS record to the parent of " + r.domain +
+                 ", then run 'moat key ds-seen " + r.domain + " " + std::to_string(r.ds.key_tag) +
+                 "':\n    " + r.ds.record);
+    else
+      print_line("registrar: the DS of key " + std::to_string(r.ds.key_tag) + " of " + r.domain +
+                 " is no longer used; remove it from the parent if it is still there:\n    " +
+                 r.ds.record);
+  }
+  for (const auto& s : scheduled)
+    print_line("scheduled: " + s.domain + ": " + s.what + " at " + iso8601(*s.not_before));
   if (steps.empty()) {
     print_line("nothing pending");
     return;
@@ -66,7 +109,8 @@ void run_status(const Context& ctx, const std::string& domain_text) {
   for (const auto& s : steps) {
     std::string when;
     if (s.not_before)
-      when = *s.not_before <= now ? " (due now: run moat tick)" : ", not before " + iso8601(*s.not_before);
+      when = *s.not_before <= now ? " (due now: run moat tick)"
+                                  : ", not before " + iso8601(*s.not_before);
     print_line("pending: " + s.host + " (" + s.domain + "): " + s.what + " — waits for " +
                s.waits_for + when);
   }

@@ -227,14 +227,9 @@ void run_zone_export(const Context& ctx, const ExportOptions& o) {
   signer::ZoneSigner zone_signer;
   signer::SignedZone zone =
       unwrap(zone_signer.sign(src.content, src.key_set(), src.policy, ctx.clock->now()));
-  print_line("; moat signed export of " + apex.to_string() + " serial " +
-             std::to_string(zone.serial));
-  for (const signer::SignedRrset& set : zone.rrsets) {
-    for (const auto& rdata : set.rdatas)
-      print_line(rr_to_string(Rr{set.owner, set.type, set.ttl, rdata}));
-    for (const auto& sig : set.rrsigs)
-      print_line(rr_to_string(Rr{set.owner, rrtype::RRSIG, set.ttl, sig}));
-  }
+  std::string text = signer::master_file_text(zone);
+  text.pop_back(); // print_line adds the last newline
+  print_line(text);
 }
 
 } // namespace

@@ -17,7 +17,9 @@ public:
 };
 
 /// The wall clock, unless the environment variable MOAT_FAKE_TIME holds a Unix time, in which
-/// case that fixed time is returned (used by system tests to run the CLI "in the future").
+/// case that fixed time is returned (used by system tests to run the CLI "in the future"), or
+/// MOAT_FAKE_TIME_FILE names a file holding one, read at every call (a daemon's time moved by
+/// a simulation).
 std::shared_ptr<Clock> system_clock();
 
 /// A clock that only moves when told to; for tests.

@@ -85,7 +85,8 @@ namespace {
 
 constexpr const char* kDomainColumns =
     "SELECT id, name, soa_mname, soa_rname, soa_refresh, soa_retry, soa_expire, soa_minimum, "
-    "soa_ttl, serial, algorithm, nsec3, dnskey_ttl, version, created, tlsa_issuer FROM domains";
+    "soa_ttl, serial, algorithm, nsec3, dnskey_ttl, version, created, tlsa_issuer, zsk_lifetime, "
+    "ksk_lifetime, sig_validity, sig_refresh, parent_ds_ttl FROM domains";
 
 Result<Domain> read_domain(sqlite3_stmt* s) {
   Domain d;
@@ -110,6 +111,11 @@ Result<Domain> read_domain(sqlite3_stmt* s) {
   d.version = sqlite3_column_int64(s, 13);
   d.created = sqlite3_column_int64(s, 14);
   d.tlsa_issuer = sqlite3_column_int(s, 15) != 0;
+  d.zsk_lifetime = static_cast<std::uint32_t>(sqlite3_column_int64(s, 16));
+  d.ksk_lifetime = static_cast<std::uint32_t>(sqlite3_column_int64(s, 17));
+  d.sig_validity = static_cast<std::uint32_t>(sqlite3_column_int64(s, 18));
+  d.sig_refresh = static_cast<std::uint32_t>(sqlite3_column_int64(s, 19));
+  d.parent_ds_ttl = static_cast<std::uint32_t>(sqlite3_column_int64(s, 20));
   return d;
 }
 
@@ -173,13 +179,16 @@ Result<std::int64_t> Store::insert_domain(const Domain& d) {
   auto r = impl_->run(
       "INSERT INTO domains (name, soa_mname, soa_rname, soa_refresh, soa_retry, soa_expire, "
       "soa_minimum, soa_ttl, serial, algorithm, nsec3, dnskey_ttl, version, created, "
-      "tlsa_issuer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      "tlsa_issuer, zsk_lifetime, ksk_lifetime, sig_validity, sig_refresh, parent_ds_ttl) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
       d.name.lowercased().to_string(), d.soa.mname.lowercased().to_string(),
       d.soa.rname.lowercased().to_string(), std::int64_t{d.soa.refresh}, std::int64_t{d.soa.retry},
       std::int64_t{d.soa.expire}, std::int64_t{d.soa.minimum}, std::int64_t{d.soa.ttl},
       std::int64_t{d.serial}, std::int64_t{d.algorithm}, std::int64_t{d.nsec3 ? 1 : 0},
       std::int64_t{d.dnskey_ttl}, std::int64_t{d.version > 0 ? d.version : 1},
-      std::int64_t{d.created}, std::int64_t{d.tlsa_issuer ? 1 : 0});
+      std::int64_t{d.created}, std::int64_t{d.tlsa_issuer ? 1 : 0},
+      std::int64_t{d.zsk_lifetime}, std::int64_t{d.ksk_lifetime}, std::int64_t{d.sig_validity},
+      std::int64_t{d.sig_refresh}, std::int64_t{d.parent_ds_ttl});
   if (!r)
     return std::unexpected(r.error());
   return sqlite3_last_insert_rowid(impl_->db.get());
@@ -189,12 +198,16 @@ Result<void> Store::update_domain(const Domain& d) {
   auto r =
       impl_->run("UPDATE domains SET soa_mname=?, soa_rname=?, soa_refresh=?, soa_retry=?, "
                  "soa_expire=?, soa_minimum=?, soa_ttl=?, serial=?, algorithm=?, nsec3=?, "
-                 "dnskey_ttl=?, tlsa_issuer=? WHERE id=?",
+                 "dnskey_ttl=?, tlsa_issuer=?, zsk_lifetime=?, ksk_lifetime=?, sig_validity=?, "
+                 "sig_refresh=?, parent_ds_ttl=? WHERE id=?",
                  d.soa.mname.lowercased().to_string(), d.soa.rname.lowercased().to_string(),
                  std::int64_t{d.soa.refresh}, std::int64_t{d.soa.retry}, std::int64_t{d.soa.expire},
                  std::int64_t{d.soa.minimum}, std::int64_t{d.soa.ttl}, std::int64_t{d.serial},
                  std::int64_t{d.algorithm}, std::int64_t{d.nsec3 ? 1 : 0},
-                 std::int64_t{d.dnskey_ttl}, std::int64_t{d.tlsa_issuer ? 1 : 0}, d.id);
+                 std::int64_t{d.dnskey_ttl}, std::int64_t{d.tlsa_issuer ? 1 : 0},
+                 std::int64_t{d.zsk_lifetime}, std::int64_t{d.ksk_lifetime},
+                 std::int64_t{d.sig_validity}, std::int64_t{d.sig_refresh},
+                 std::int64_t{d.parent_ds_ttl}, d.id);
   if (!r)
     return std::unexpected(r.error());
   if (*r == 0)
@@ -300,6 +313,9 @@ std::optional<UnixTime> column_optional_time(sqlite3_stmt* s, int i) {
 }
 
 std::int64_t time_or_null(const std::optional<UnixTime>& t) { return t ? *t : -1; }
+std::int64_t serial_or_null(const std::optional<std::uint32_t>& s) {
+  return s ? std::int64_t{*s} : -1;
+}
 
 Result<KeyRecord> read_key(sqlite3_stmt* s) {
   KeyRecord k;
@@ -316,6 +332,10 @@ Result<KeyRecord> read_key(sqlite3_stmt* s) {
   k.active_at = column_optional_time(s, 10);
   k.retired_at = column_optional_time(s, 11);
   k.removed_at = column_optional_time(s, 12);
+  if (auto serial = column_optional_time(s, 13))
+    k.state_serial = static_cast<std::uint32_t>(*serial);
+  k.ds_state = column_text(s, 14);
+  k.ds_seen_at = column_optional_time(s, 15);
   return k;
 }
 
@@ -324,18 +344,21 @@ Result<KeyRecord> read_key(sqlite3_stmt* s) {
 Result<std::vector<KeyRecord>> Store::keys(std::int64_t domain_id) {
   return impl_->all_rows<KeyRecord>(
       "SELECT id, domain_id, role, algorithm, key_tag, dnskey_rdata, private_pem, state, created, "
-      "published_at, active_at, retired_at, removed_at FROM keys WHERE domain_id = ? ORDER BY id",
+      "published_at, active_at, retired_at, removed_at, state_serial, ds_state, ds_seen_at "
+      "FROM keys WHERE domain_id = ? ORDER BY id",
       read_key, domain_id);
 }
 
 Result<std::int64_t> Store::insert_key(const KeyRecord& k) {
   auto r = impl_->run(
       "INSERT INTO keys (domain_id, role, algorithm, key_tag, dnskey_rdata, private_pem, state, "
-      "created, published_at, active_at, retired_at, removed_at) "
-      "VALUES (?,?,?,?,?,?,?,?,NULLIF(?, -1),NULLIF(?, -1),NULLIF(?, -1),NULLIF(?, -1))",
+      "created, published_at, active_at, retired_at, removed_at, state_serial, ds_state, "
+      "ds_seen_at) VALUES (?,?,?,?,?,?,?,?,NULLIF(?, -1),NULLIF(?, -1),NULLIF(?, -1),"
+      "NULLIF(?, -1),NULLIF(?, -1),?,NULLIF(?, -1))",
       k.domain_id, k.role, std::int64_t{k.algorithm}, std::int64_t{k.key_tag}, k.dnskey_rdata,
       k.private_pem, k.state, std::int64_t{k.created}, time_or_null(k.published_at),
-      time_or_null(k.active_at), time_or_null(k.retired_at), time_or_null(k.removed_at));
+      time_or_null(k.active_at), time_or_null(k.retired_at), time_or_null(k.removed_at),
+      serial_or_null(k.state_serial), k.ds_state, time_or_null(k.ds_seen_at));
   if (!r)
     return std::unexpected(r.error());
   return sqlite3_last_insert_rowid(impl_->db.get());
@@ -344,9 +367,11 @@ Result<std::int64_t> Store::insert_key(const KeyRecord& k) {
 Result<void> Store::update_key_state(const KeyRecord& k) {
   auto r =
       impl_->run("UPDATE keys SET state=?, published_at=NULLIF(?, -1), active_at=NULLIF(?, -1), "
-                 "retired_at=NULLIF(?, -1), removed_at=NULLIF(?, -1) WHERE id=?",
+                 "retired_at=NULLIF(?, -1), removed_at=NULLIF(?, -1), state_serial=NULLIF(?, -1), "
+                 "ds_state=?, ds_seen_at=NULLIF(?, -1) WHERE id=?",
                  k.state, time_or_null(k.published_at), time_or_null(k.active_at),
-                 time_or_null(k.retired_at), time_or_null(k.removed_at), k.id);
+                 time_or_null(k.retired_at), time_or_null(k.removed_at),
+                 serial_or_null(k.state_serial), k.ds_state, time_or_null(k.ds_seen_at), k.id);
   if (!r)
     return std::unexpected(r.error());
   if (*r == 0)

@@ -35,6 +35,12 @@ struct Domain {
   std::uint32_t dnskey_ttl = 3600;
   /// Publish TLSA 2 1 1 (the issuing CA's key) for its MX hosts beside 3 1 1 (RFC 7671 §5.2).
   bool tlsa_issuer = false;
+  // Key rollovers and signatures (seconds).
+  std::uint32_t zsk_lifetime = 90 * 86400;  ///< a ZSK is rolled after this long active
+  std::uint32_t ksk_lifetime = 0;           ///< likewise for the KSK; 0: never automatically
+  std::uint32_t sig_validity = 14 * 86400;  ///< lifetime of a new RRSIG
+  std::uint32_t sig_refresh = 7 * 86400;    ///< re-sign when less than this is left
+  std::uint32_t parent_ds_ttl = 86400;      ///< TTL of the DS in the parent zone
   std::int64_t version = 0;         ///< bumped by every change; daemons poll it
   UnixTime created = 0;
 };
@@ -48,12 +54,22 @@ struct KeyRecord {
   std::uint16_t key_tag = 0;
   std::vector<std::uint8_t> dnskey_rdata;
   std::string private_pem;          ///< PKCS#8 PEM; never logged
-  std::string state;                ///< "published", "active", "retired" or "removed"
+  /// "published" (in the DNSKEY RRset, signs nothing yet), "active" (published and signing),
+  /// "retired" (published, no longer signing), "removed" (gone); for an algorithm rollover
+  /// also "presigning" and "postsigning" (signing while not published, before and after).
+  std::string state;
   UnixTime created = 0;
   std::optional<UnixTime> published_at; ///< entered the DNSKEY RRset
   std::optional<UnixTime> active_at;    ///< began to sign
   std::optional<UnixTime> retired_at;   ///< stopped signing (still published)
   std::optional<UnixTime> removed_at;   ///< left the DNSKEY RRset
+  /// The domain serial that made the current state visible; the rollover's next wait starts
+  /// when moat-dnsd serves it.
+  std::optional<std::uint32_t> state_serial;
+  /// The key's DS at the parent (KSKs): "" unknown, "submit" (CDS asks for it), "seen" (the
+  /// admin confirmed it), "withdrawn" (no longer wanted).
+  std::string ds_state;
+  std::optional<UnixTime> ds_seen_at;
 };
 
 /// An MX host moat manages: its MX record, its TLSA records, where its certificate goes.

@@ -145,6 +145,22 @@ ALTER TABLE keys ADD COLUMN retired_at INTEGER;
 ALTER TABLE keys ADD COLUMN removed_at INTEGER;
 UPDATE keys SET published_at = created, active_at = created WHERE state = 'active';
 )sql",
+    // 7: key rollovers. Per domain: key lifetimes, signature validity and refresh, the TTL the
+    // parent gives its DS. Per key: the serial that made its current state visible (the wait
+    // for the next step starts once moat-dnsd serves it) and where its DS stands at the parent
+    // ('' unknown, 'submit' asked for by CDS, 'seen' confirmed, 'withdrawn' no longer wanted).
+    // Existing KSKs are taken as already delegated to.
+    R"sql(
+ALTER TABLE domains ADD COLUMN zsk_lifetime INTEGER NOT NULL DEFAULT 7776000;
+ALTER TABLE domains ADD COLUMN ksk_lifetime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE domains ADD COLUMN sig_validity INTEGER NOT NULL DEFAULT 1209600;
+ALTER TABLE domains ADD COLUMN sig_refresh INTEGER NOT NULL DEFAULT 604800;
+ALTER TABLE domains ADD COLUMN parent_ds_ttl INTEGER NOT NULL DEFAULT 86400;
+ALTER TABLE keys ADD COLUMN state_serial INTEGER;
+ALTER TABLE keys ADD COLUMN ds_state TEXT NOT NULL DEFAULT '';
+ALTER TABLE keys ADD COLUMN ds_seen_at INTEGER;
+UPDATE keys SET ds_state = 'seen', ds_seen_at = created WHERE role = 'ksk' AND state = 'active';
+)sql",
 };
 
 const int kSchemaVersion = static_cast<int>(std::size(kMigrations));

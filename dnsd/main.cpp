@@ -47,11 +47,15 @@ int main(int argc, char** argv) {
   std::size_t workers = 1;
   int poll_ms = 100;
   std::string level = "info";
+  std::string dump_dir;
   app.add_option("--db", db, "database written by the moat CLI (default $MOAT_DB or /var/lib/moat/moat.db)");
   app.add_option("--listen", listen, "ADDR:PORT or [ADDR6]:PORT, repeatable (default 0.0.0.0:53 and [::]:53)");
   app.add_option("--workers", workers, "UDP worker threads per address")->check(CLI::Range(1, 64));
   app.add_option("--poll-ms", poll_ms, "how often to look for changes in the database")
       ->check(CLI::Range(10, 10000));
+  app.add_option("--zone-dump", dump_dir,
+                 "directory to write each signed zone to (APEXzone) as it is served")
+      ->check(CLI::ExistingDirectory);
   app.add_option("--log-level", level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
@@ -85,7 +89,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  moat::dnsd::ZoneLoader loader(std::move(*store), moat::system_clock());
+  moat::dnsd::ZoneLoader loader(std::move(*store), moat::system_clock(), dump_dir);
   moat::dnsd::SnapshotHolder holder;
   // Serials are reported as served only once the server answers queries: the first load's
   // report waits until the sockets are bound and the workers run.

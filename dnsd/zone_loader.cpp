@@ -1,5 +1,6 @@
 #include "dnsd/zone_loader.hpp"
 
+#include "core/live_files.hpp"
 #include "signer/zone_source.hpp"
 
 #include <chrono>
@@ -7,8 +8,8 @@
 
 namespace moat::dnsd {
 
-ZoneLoader::ZoneLoader(Store store, std::shared_ptr<Clock> clock)
-    : store_(std::move(store)), clock_(std::move(clock)) {}
+ZoneLoader::ZoneLoader(Store store, std::shared_ptr<Clock> clock, std::string dump_dir)
+    : store_(std::move(store)), clock_(std::move(clock)), dump_dir_(std::move(dump_dir)) {}
 
 Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>& events) {
   auto versions = store_.domain_versions();
@@ -51,6 +52,16 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
       continue;
     }
     const signer::SignedZone& sz = *signed_zone;
+    if (!dump_dir_.empty()) {
+      const std::string path = dump_dir_ + "/" + sz.apex.to_string() + "zone";
+      if (auto w = write_file_atomically(path, signer::master_file_text(sz), 0640); !w) {
+        // Not served unless dumped: the dump is promised to be what is served.
+        events.push_back({ZoneEvent::Kind::kFailed, src->domain.name.to_string(), id, 0, 0, 0, 0, 0,
+                          w.error().message});
+        state.refresh_at = now + 60;
+        continue;
+      }
+    }
     ZoneEvent ev{first ? ZoneEvent::Kind::kLoaded : ZoneEvent::Kind::kReloaded,
                  src->domain.name.to_string(),
                  id,
@@ -64,9 +75,9 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
     state.version = version;
     state.refresh_at = sz.earliest_expiration - src->policy.sig_refresh;
     state.served = ServedZone::build(std::move(*signed_zone));
-    ev.milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                                started)
-                          .count();
+    ev.milliseconds =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
     events.push_back(std::move(ev));
     changed = true;
   }

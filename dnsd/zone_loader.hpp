@@ -31,7 +31,9 @@ struct ZoneEvent {
 /// thread (it owns a Store connection and the per-zone signature caches).
 class ZoneLoader {
 public:
-  ZoneLoader(Store store, std::shared_ptr<Clock> clock);
+  /// With a `dump_dir`, every zone signed is also written there as DIR/APEXzone (master file
+  /// text, atomically) before it is served: what the server answers from, for inspection.
+  ZoneLoader(Store store, std::shared_ptr<Clock> clock, std::string dump_dir = {});
 
   /// Looks for domains added, changed (version bumped), removed, or whose signatures are due
   /// for refresh; signs them and returns a new snapshot, or nullptr when nothing changed.
@@ -53,6 +55,7 @@ private:
 
   Store store_;
   std::shared_ptr<Clock> clock_;
+  std::string dump_dir_;
   std::map<std::int64_t, ZoneState> zones_; ///< by domain id
 };
 

@@ -61,10 +61,23 @@ std::vector<std::uint16_t> types_of(const Node& node) {
 
 } // namespace
 
+std::string master_file_text(const SignedZone& zone) {
+  std::string out =
+      "; signed zone " + zone.apex.to_string() + " serial " + std::to_string(zone.serial) + "\n";
+  for (const SignedRrset& set : zone.rrsets) {
+    for (const auto& rdata : set.rdatas)
+      out += rr_to_string(Rr{set.owner, set.type, set.ttl, rdata}) + "\n";
+    for (const auto& sig : set.rrsigs)
+      out += rr_to_string(Rr{set.owner, rrtype::RRSIG, set.ttl, sig}) + "\n";
+  }
+  return out;
+}
+
 Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& keys,
                                     const SignPolicy& policy, std::int64_t now) {
-  if (keys.ksks.empty() || keys.zsks.empty())
-    return fail(content.apex.to_string() + ": signing needs at least one KSK and one ZSK");
+  if (keys.ksks.empty() || keys.zsks.empty() || keys.dnskeys.empty())
+    return fail(content.apex.to_string() +
+                ": signing needs at least one KSK and one ZSK, and a DNSKEY to publish");
   const Name apex = content.apex.lowercased();
 
   // Group records into RRsets; duplicates collapse, RDATA sorted into canonical order.
@@ -112,22 +125,14 @@ Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& ke
     apex_node[type] = SignedRrset{apex, type, policy.dnskey_ttl, std::move(rdatas), {}};
   };
   std::vector<std::vector<std::uint8_t>> dnskeys, cds, cdnskeys;
-  for (const auto* k : keys.ksks) {
+  for (const auto* k : keys.dnskeys)
     dnskeys.push_back(k->dnskey_rdata());
+  for (const auto* k : keys.cds) {
     cds.push_back(ds_rdata(apex, k->dnskey_rdata()));
     cdnskeys.push_back(k->dnskey_rdata());
   }
-  for (const auto* k : keys.zsks)
-    dnskeys.push_back(k->dnskey_rdata());
-  for (const auto* k : keys.published) {
-    dnskeys.push_back(k->dnskey_rdata());
-    if (k->is_ksk()) {
-      cds.push_back(ds_rdata(apex, k->dnskey_rdata()));
-      cdnskeys.push_back(k->dnskey_rdata());
-    }
-  }
   add_apex_set(rrtype::DNSKEY, std::move(dnskeys));
-  if (policy.publish_cds) {
+  if (policy.publish_cds && !cds.empty()) {
     add_apex_set(rrtype::CDS, std::move(cds));
     add_apex_set(rrtype::CDNSKEY, std::move(cdnskeys));
   }

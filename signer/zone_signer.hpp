@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -33,14 +34,16 @@ struct SignPolicy {
   bool publish_cds = true;                     ///< CDS + CDNSKEY for every KSK (RFC 7344, 8078)
 };
 
-/// The keys of a zone. KSKs sign DNSKEY, CDS and CDNSKEY; ZSKs sign everything else. Keys in
-/// `published` are in the DNSKEY RRset without signing anything: a key published ahead of its
-/// use, or kept after it, in a rollover (RFC 7583). A published KSK also gets CDS and CDNSKEY,
-/// which ask the parent for its DS (RFC 7344, RFC 8078).
+/// The keys of a zone and what each does. KSKs sign DNSKEY, CDS and CDNSKEY; ZSKs sign
+/// everything else. A rollover separates signing from publication (RFC 7583, RFC 6781 §4.1.4):
+/// a key may be in the DNSKEY RRset without signing (published ahead of use, or retired), or
+/// sign without being in it (an algorithm rollover's new keys before their DNSKEY, its old
+/// keys after). `cds` are the KSKs whose DS the parent should hold (RFC 7344, RFC 8078).
 struct KeySet {
   std::vector<const SigningKey*> ksks;
   std::vector<const SigningKey*> zsks;
-  std::vector<const SigningKey*> published;
+  std::vector<const SigningKey*> dnskeys;
+  std::vector<const SigningKey*> cds;
 };
 
 /// The unsigned zone: every record, SOA included, all owners at or below `apex`.
@@ -65,6 +68,10 @@ struct SignedZone {
   /// The earliest expiration of any signature, to schedule the next refresh.
   std::int64_t earliest_expiration = 0;
 };
+
+/// The signed zone as an RFC 1035 master file, one record per line (signatures after their
+/// RRset), preceded by a comment naming the zone and serial.
+[[nodiscard]] std::string master_file_text(const SignedZone& zone);
 
 /// Signs zones and remembers the signatures of its last build, so that signing the next
 /// version of the same zone only creates signatures for RRsets that changed (plus those near

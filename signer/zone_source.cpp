@@ -18,14 +18,27 @@ void put32(std::vector<std::uint8_t>& out, std::uint32_t v) {
 
 KeySet ZoneSource::key_set() const {
   KeySet set;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    const SigningKey& k = keys[i];
-    if (i < signs.size() && !signs[i])
-      set.published.push_back(&k);
-    else
-      (k.is_ksk() ? set.ksks : set.zsks).push_back(&k);
+  for (std::size_t i = 0; i < keys.size() && i < uses.size(); ++i) {
+    const SigningKey* k = &keys[i];
+    if (uses[i].signs)
+      (k->is_ksk() ? set.ksks : set.zsks).push_back(k);
+    if (uses[i].published)
+      set.dnskeys.push_back(k);
+    if (uses[i].cds && k->is_ksk())
+      set.cds.push_back(k);
   }
   return set;
+}
+
+ZoneSource::Use key_use(const KeyRecord& key) {
+  const std::string& s = key.state;
+  ZoneSource::Use use;
+  use.signs = s == "active" || s == "presigning" || s == "postsigning";
+  use.published = s == "active" || s == "published" || s == "retired";
+  // The CDS names the DS the parent should hold: every published KSK whose DS is asked for or
+  // in place, none that is withdrawn (RFC 7344 §4).
+  use.cds = use.published && (key.ds_state == "submit" || key.ds_state == "seen");
+  return use;
 }
 
 Rr soa_record(const Domain& d) {
@@ -60,11 +73,9 @@ Result<ZoneSource> load_zone_source(Store& store, const Domain& d) {
     return std::unexpected(keys.error());
   bool have_ksk = false, have_zsk = false;
   for (const KeyRecord& k : *keys) {
-    // "published" (before use) and "retired" (after use) keys are in the DNSKEY RRset but sign
-    // nothing; "removed" keys are gone (RFC 7583 key states).
-    const bool signs = k.state == "active";
-    if (!signs && k.state != "published" && k.state != "retired")
-      continue;
+    const ZoneSource::Use use = key_use(k);
+    if (!use.signs && !use.published)
+      continue; // removed: gone from the zone
     if (!is_supported_algorithm(k.algorithm))
       return fail(d.name.to_string() + ": key " + std::to_string(k.key_tag) +
                   " has unsupported algorithm " + std::to_string(k.algorithm));
@@ -73,15 +84,17 @@ Result<ZoneSource> load_zone_source(Store& store, const Domain& d) {
     if (!key)
       return fail(d.name.to_string() + ": key " + std::to_string(k.key_tag) + ": " +
                   key.error().message);
-    if (signs)
+    if (use.signs)
       (key->is_ksk() ? have_ksk : have_zsk) = true;
     src.keys.push_back(std::move(*key));
-    src.signs.push_back(signs);
+    src.uses.push_back(use);
   }
   if (!have_ksk || !have_zsk)
     return fail(d.name.to_string() + " has no active " + (have_ksk ? "ZSK" : "KSK"));
   src.policy.nsec3 = d.nsec3;
   src.policy.dnskey_ttl = d.dnskey_ttl;
+  src.policy.sig_validity = d.sig_validity;
+  src.policy.sig_refresh = d.sig_refresh;
   return src;
 }
 

@@ -13,14 +13,23 @@ namespace moat::signer {
 /// Everything needed to sign one domain, read from the store in one go.
 struct ZoneSource {
   Domain domain;
-  ZoneContent content;            ///< SOA (with the current serial) + the stored records
-  std::vector<SigningKey> keys;   ///< the domain's keys that are in its DNSKEY RRset
-  std::vector<bool> signs;        ///< per key: active (signs) or only published
+  ZoneContent content; ///< SOA (with the current serial) + the stored records
+  /// What one key does in the zone now, from its rollover state.
+  struct Use {
+    bool signs = false;     ///< makes RRSIGs (as its role: DNSKEY for a KSK, the rest for a ZSK)
+    bool published = false; ///< in the DNSKEY RRset
+    bool cds = false;       ///< in CDS/CDNSKEY: its DS is wanted at the parent
+  };
+  std::vector<SigningKey> keys; ///< the domain's keys that sign or are published
+  std::vector<Use> uses;        ///< per key
   SignPolicy policy;
 
   /// The keys split by role and use, pointing into `keys` (valid while this object lives).
   [[nodiscard]] KeySet key_set() const;
 };
+
+/// What a key in `state` ("active", "published", …, see KeyRecord) does in the zone.
+[[nodiscard]] ZoneSource::Use key_use(const KeyRecord& key);
 
 /// The SOA record of `d`'s current state.
 [[nodiscard]] Rr soa_record(const Domain& d);

@@ -5,10 +5,9 @@
 #include "signer/zone_signer.hpp"
 
 #include <gtest/gtest.h>
+#include <ldns/ldns.h>
 #include <memory>
 #include <stdbool.h>
-
-#include <ldns/ldns.h>
 
 namespace moat::dnsd {
 namespace {
@@ -49,11 +48,14 @@ protected:
         rr("ns.sub", rrtype::A, "192.0.2.99"),
     };
     for (int i = 0; i < 60; ++i)
-      content.records.push_back(rr("big", rrtype::TXT, "\"filler text number " + std::to_string(i) + "\""));
+      content.records.push_back(
+          rr("big", rrtype::TXT, "\"filler text number " + std::to_string(i) + "\""));
     signer::SignPolicy policy;
     policy.nsec3 = GetParam();
     signer::ZoneSigner zs;
-    auto signed_zone = zs.sign(content, {{ksk_.get()}, {zsk_.get()}}, policy, 1'800'000'000);
+    auto signed_zone =
+        zs.sign(content, {{ksk_.get()}, {zsk_.get()}, {ksk_.get(), zsk_.get()}, {ksk_.get()}},
+                policy, 1'800'000'000);
     ASSERT_TRUE(signed_zone.has_value()) << signed_zone.error().message;
     snapshot_.zones.push_back(ServedZone::build(std::move(*signed_zone)));
   }

@@ -93,7 +93,7 @@ go_live_time() {
   deadline=$(($(now_ms) + WAIT_MS))
   while :; do
     t=$(moat --json status "$D" |
-      jq -r 'first(.[] | select((.step | endswith("goes live")) and .not_before) | .not_before) // ""')
+      jq -r 'first(.pending[] | select((.step | endswith("goes live")) and .not_before) | .not_before) // ""')
     [[ -z $t ]] || break
     (($(now_ms) < deadline)) || die "moat status gave no go-live time within $WAIT_MS ms" "a not_before" "$(moat status "$D")"
     sleep 0.05

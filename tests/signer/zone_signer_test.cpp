@@ -67,7 +67,9 @@ protected:
     };
   }
 
-  KeySet keys() const { return {{ksk_.get()}, {zsk_.get()}}; }
+  KeySet keys() const {
+    return {{ksk_.get()}, {zsk_.get()}, {ksk_.get(), zsk_.get()}, {ksk_.get()}};
+  }
 
   // Verifies every RRSIG in the zone with ldns against the zone's DNSKEY RRset.
   void expect_all_signatures_valid(const SignedZone& zone, std::int64_t at = kNow) {
@@ -211,7 +213,9 @@ TEST_P(ZoneSignerTest, PublishedKeysAreInDnskeyButSignNothing) {
   const auto next_zsk = *SigningKey::generate(GetParam(), kZskFlags);
   const auto next_ksk = *SigningKey::generate(GetParam(), kKskFlags);
   KeySet set = keys();
-  set.published = {&next_zsk, &next_ksk};
+  set.dnskeys.push_back(&next_zsk);
+  set.dnskeys.push_back(&next_ksk);
+  set.cds.push_back(&next_ksk);
   ZoneSigner signer;
   auto zone = signer.sign(content_, set, {}, kNow);
   ASSERT_TRUE(zone.has_value()) << zone.error().message;
