@@ -195,6 +195,12 @@ TEST_F(StoreTest, MigratesASchemaOneDatabaseKeepingItsDomainsAndKeys) {
   EXPECT_EQ((*keys)[0].published_at, 1'700'000'000); // migration 6 dates the active key
   EXPECT_EQ((*keys)[0].active_at, 1'700'000'000);
   EXPECT_FALSE((*keys)[0].retired_at);
+  // Migration 7: the KSK in use is taken as delegated to; rollover defaults.
+  EXPECT_EQ((*keys)[0].ds_state, "seen");
+  EXPECT_FALSE((*keys)[0].state_serial);
+  EXPECT_EQ((*d)->zsk_lifetime, 90u * 86400);
+  EXPECT_EQ((*d)->ksk_lifetime, 0u);
+  EXPECT_EQ((*d)->parent_ds_ttl, 86400u);
   auto policy = s->sts_policy((*d)->id); // migration 3's table exists and is empty
   ASSERT_TRUE(policy);
   EXPECT_FALSE(*policy);
@@ -212,6 +218,8 @@ TEST_F(StoreTest, KeyStateAndDatesAreWrittenAndReadBack) {
   k.id = *key_id;
   k.state = "active";
   k.active_at = 1'700'000'200;
+  k.state_serial = 4'000'000'000u; // above INT32_MAX: stored as a full unsigned serial
+  k.ds_state = "submit";
   ASSERT_TRUE(store.update_key_state(k));
   auto keys = store.keys(id);
   ASSERT_TRUE(keys && keys->size() == 1u);
@@ -219,6 +227,9 @@ TEST_F(StoreTest, KeyStateAndDatesAreWrittenAndReadBack) {
   EXPECT_EQ((*keys)[0].published_at, 1'700'000'100);
   EXPECT_EQ((*keys)[0].active_at, 1'700'000'200);
   EXPECT_FALSE((*keys)[0].removed_at);
+  EXPECT_EQ((*keys)[0].state_serial, 4'000'000'000u);
+  EXPECT_EQ((*keys)[0].ds_state, "submit");
+  EXPECT_FALSE((*keys)[0].ds_seen_at);
   k.id = 999;
   EXPECT_FALSE(store.update_key_state(k));
 }

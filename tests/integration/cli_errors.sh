@@ -149,6 +149,30 @@ MOAT_DB=$WORK/absent2.db "$MOAT_BIN" domain list >/dev/null 2>"$WORK/err" || rc=
 ((rc != 0)) || fail "a missing \$MOAT_DB file is not an error"
 [[ ! -e "$WORK/absent2.db" ]] || fail "a missing \$MOAT_DB file was created by 'domain list'"
 
+step "key rollovers and signing settings"
+KSK=$(moat --json ds "$D" | jq -r '.[0].key_tag')
+expect_error "unknown rollover kind" key rollover "$D" pzk
+expect_error "algorithm rollover without --algorithm" key rollover "$D" algorithm
+expect_error "algorithm rollover to the same algorithm" key rollover "$D" algorithm --algorithm ecdsap256
+expect_error "algorithm rollover to an unknown algorithm" key rollover "$D" algorithm --algorithm dsa
+expect_error "--algorithm on a ZSK rollover" key rollover "$D" zsk --algorithm ed25519
+expect_error "CSK rollover of a KSK+ZSK domain" key rollover "$D" csk
+expect_error "rollover of an unknown domain" key rollover nosuch.test zsk
+expect_error "ds-seen of a key tag that is not a number" key ds-seen "$D" abc
+expect_error "ds-seen of a key tag over 65535" key ds-seen "$D" 70000
+expect_error "ds-seen of a key that is not a KSK" key ds-seen "$D" "$(moat --json key list "$D" | jq -r '.[] | select(.role=="zsk") | .key_tag')"
+expect_error "domain set with nothing to set" domain set "$D"
+expect_error "--nsec3 and --nsec together" domain set "$D" --nsec3 --nsec
+expect_error "--tlsa-issuer with signing options" domain set "$D" --tlsa-issuer on --nsec3
+expect_error "sig-refresh over half the validity" domain set "$D" --sig-refresh 8
+expect_error "sig-validity out of range" domain set "$D" --sig-validity 1000
+expect_error "ksk-lifetime not a number" domain set "$D" --ksk-lifetime soon
+expect_error "ksk-lifetime too short" domain set "$D" --ksk-lifetime 1
+moat key ds-seen "$D" "$KSK" >/dev/null
+expect_error "ds-seen twice" key ds-seen "$D" "$KSK"
+moat key rollover "$D" zsk >/dev/null
+expect_error "a second rollover while one is under way" key rollover "$D" ksk
+
 step "usage errors"
 expect_error "missing arguments" record add "$D" www
 expect_error "unknown subcommand" frobnicate
