@@ -25,6 +25,7 @@ struct DomainAddOptions {
   std::string soa_email;
   std::string algorithm = "ecdsap256";
   bool nsec3 = false;
+  bool csk = false;
 };
 
 std::string denial_label(const Domain& d) { return d.nsec3 ? "nsec3" : "nsec"; }
@@ -57,7 +58,8 @@ void run_domain_add(const Context& ctx, const DomainAddOptions& o) {
   for (const Name& n : ns.names)
     detail += " " + n.to_string();
   detail += " algorithm " + algorithm_label(d.algorithm) + " " + denial_label(d);
-  std::vector<KeyRecord> keys = create_domain(ctx, store, d, ns.records, now, "domain add", detail);
+  std::vector<KeyRecord> keys =
+      create_domain(ctx, store, d, ns.records, now, "domain add", detail, o.csk);
 
   // A name server inside the domain without an address cannot be reached (and
   // named-checkzone refuses such a zone); say so, but it may be added next.
@@ -330,6 +332,7 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
                   "Responsible mailbox (default hostmaster@DOMAIN)");
   add->add_option("--algorithm", add_opts->algorithm, "ecdsap256 (default), ed25519 or rsasha256");
   add->add_flag("--nsec3", add_opts->nsec3, "NSEC3 (0 extra iterations, no salt) instead of NSEC");
+  add->add_flag("--csk", add_opts->csk, "One combined signing key instead of a KSK and a ZSK");
   on_run(add, ctx, [&ctx, add_opts] { run_domain_add(ctx, *add_opts); });
 
   CLI::App* list = domain->add_subcommand("list", "List the domains");

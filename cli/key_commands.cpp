@@ -32,7 +32,7 @@ void run_key_list(const Context& ctx, const std::string& domain_text) {
           std::pair{"retired", k.retired_at}, std::pair{"removed", k.removed_at}})
       if (t)
         line += std::string("  ") + label + " " + iso8601(*t);
-    if (k.role == "ksk") {
+    if (signer::is_sep(k)) {
       line += "  DS " + (k.ds_state.empty() ? std::string("not requested yet") : k.ds_state);
       if (k.ds_seen_at)
         line += " " + iso8601(*k.ds_seen_at);

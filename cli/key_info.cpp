@@ -2,6 +2,7 @@
 
 #include "cli/output.hpp"
 #include "signer/key.hpp"
+#include "signer/key_rollover.hpp"
 
 #include <span>
 
@@ -32,7 +33,8 @@ DsView ds_view(const Domain& domain, const KeyRecord& key) {
 std::vector<DsView> wanted_ds(const Domain& domain, const std::vector<KeyRecord>& keys) {
   std::vector<DsView> out;
   for (const KeyRecord& k : keys) {
-    if (k.role == "ksk" && k.state != "removed" && (k.ds_state == "submit" || k.ds_state == "seen"))
+    if (signer::is_sep(k) && k.state != "removed" &&
+        (k.ds_state == "submit" || k.ds_state == "seen"))
       out.push_back(ds_view(domain, k));
   }
   return out;
@@ -60,11 +62,11 @@ Json key_json(const Domain& domain, const KeyRecord& key) {
   date("active", key.active_at);
   date("retired", key.retired_at);
   date("removed", key.removed_at);
-  if (key.role == "ksk") {
+  if (signer::is_sep(key)) {
     j["ds_state"] = key.ds_state.empty() ? "not requested" : key.ds_state;
     date("ds_seen", key.ds_seen_at);
   }
-  if (key.role == "ksk")
+  if (signer::is_sep(key))
     j["ds"] = ds_view(domain, key).record;
   return j;
 }

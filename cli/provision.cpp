@@ -8,14 +8,14 @@
 namespace moat::cli {
 namespace {
 
-KeyRecord generate_key(signer::Algorithm alg, bool ksk, const std::vector<KeyRecord>& existing,
-                       UnixTime now) {
-  KeyRecord k = unwrap(signer::generate_key_record(alg, ksk, existing, now));
+KeyRecord generate_key(signer::Algorithm alg, const char* role,
+                       const std::vector<KeyRecord>& existing, UnixTime now) {
+  KeyRecord k = unwrap(signer::generate_key_record(alg, role, existing, now));
   k.state = "active"; // a new domain's first keys are published and sign at once
   k.published_at = now;
   k.active_at = now;
   // The parent has no DS yet: CDS asks for it and `moat status` tells the admin to add it.
-  if (ksk)
+  if (signer::is_sep(k))
     k.ds_state = "submit";
   return k;
 }
@@ -24,7 +24,7 @@ KeyRecord generate_key(signer::Algorithm alg, bool ksk, const std::vector<KeyRec
 
 std::vector<KeyRecord> create_domain(const Context& ctx, Store& store, Domain& domain,
                                      const std::vector<Rr>& records, UnixTime now,
-                                     std::string_view action, const std::string& detail) {
+                                     std::string_view action, const std::string& detail, bool csk) {
   // Fail before the (slow, for RSA) key generation when the name is taken; the insert below
   // checks again inside the transaction in case another moat got there first.
   if (unwrap(store.find_domain(domain.name)))
@@ -33,8 +33,12 @@ std::vector<KeyRecord> create_domain(const Context& ctx, Store& store, Domain& d
     throw CliError("unsupported DNSSEC algorithm " + std::to_string(domain.algorithm));
   auto alg = static_cast<signer::Algorithm>(domain.algorithm);
   std::vector<KeyRecord> keys;
-  keys.push_back(generate_key(alg, true, keys, now));
-  keys.push_back(generate_key(alg, false, keys, now));
+  if (csk) {
+    keys.push_back(generate_key(alg, "csk", keys, now));
+  } else {
+    keys.push_back(generate_key(alg, "ksk", keys, now));
+    keys.push_back(generate_key(alg, "zsk", keys, now));
+  }
 
   ctx.commit(store, now, action, detail, [&]() -> Result<void> {
     auto id = store.insert_domain(domain);

@@ -10,13 +10,14 @@
 /// have yet.
 namespace moat::cli {
 
-/// Generates a KSK and a ZSK of `domain.algorithm` and stores `domain` (id assigned back into
-/// it), `records` and both keys in one transaction with the audit entry. The caller has
-/// validated `records` with check_zone. Returns the stored keys (KSK first); throws CliError
-/// and writes nothing on failure, including when the domain already exists.
+/// Generates a KSK and a ZSK of `domain.algorithm` (or one CSK when `csk`) and stores `domain`
+/// (id assigned back into it), `records` and the keys in one transaction with the audit entry.
+/// The caller has validated `records` with check_zone. Returns the stored keys (KSK first);
+/// throws CliError and writes nothing on failure, including when the domain already exists.
 std::vector<KeyRecord> create_domain(const Context& ctx, Store& store, Domain& domain,
                                      const std::vector<Rr>& records, UnixTime now,
-                                     std::string_view action, const std::string& detail);
+                                     std::string_view action, const std::string& detail,
+                                     bool csk = false);
 
 /// "KSK 12345, ZSK 23456", for messages.
 [[nodiscard]] std::string key_tags_summary(const std::vector<KeyRecord>& keys);

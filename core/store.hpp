@@ -49,7 +49,7 @@ struct Domain {
 struct KeyRecord {
   std::int64_t id = 0;
   std::int64_t domain_id = 0;
-  std::string role;                 ///< "ksk" or "zsk"
+  std::string role;                 ///< "ksk", "zsk" or "csk" (signs as both)
   std::uint8_t algorithm = 0;
   std::uint16_t key_tag = 0;
   std::vector<std::uint8_t> dnskey_rdata;

@@ -123,7 +123,7 @@ public:
       (k->algorithm == d_.algorithm ? fresh : old).push_back(k);
     const KeyRecord* new_ksk = nullptr;
     for (const KeyRecord* k : fresh)
-      if (k->role == "ksk")
+      if (is_sep(*k))
         new_ksk = k;
     if (fresh.empty() || new_ksk == nullptr)
       return fail(d_.name.to_string() + ": algorithm rollover without new keys");
@@ -162,8 +162,13 @@ public:
                         "every cached DNSKEY RRset with the old algorithm to expire");
   }
 
-  Result<void> ksk_rollover(const std::vector<const KeyRecord*>& ksks) {
-    plan_.rollover = "ksk";
+  // A KSK or CSK rollover (`role`).
+  Result<void> sep_rollover(const std::vector<const KeyRecord*>& ksks, const std::string& role) {
+    plan_.rollover = role;
+    // A new CSK signs everything from the start; data signed by the old CSK alone must be gone
+    // from caches too before a validator may hold only the new DS.
+    const std::uint32_t settle =
+        role == "csk" ? std::max(t_.dnskey_ttl, t_.max_zone_ttl) : t_.dnskey_ttl;
     const KeyRecord* fresh = *std::ranges::max_element(
         ksks, [](const KeyRecord* a, const KeyRecord* b) { return a->id < b->id; });
     std::vector<const KeyRecord*> old;
@@ -173,9 +178,9 @@ public:
     if (fresh->ds_state.empty()) {
       KeyRecord k = *fresh;
       k.ds_state = "submit";
-      return after_served(*fresh, kPropagation + t_.dnskey_ttl,
-                          "ask the parent for the DS of KSK " + tag(*fresh), {k},
-                          "every cached DNSKEY RRset to hold the new KSK");
+      return after_served(*fresh, kPropagation + settle,
+                          "ask the parent for the DS of " + role + " " + tag(*fresh), {k},
+                          "every cached DNSKEY RRset to hold the new " + role);
     }
     if (fresh->ds_state == "submit")
       return wait_for_ds(*fresh);
@@ -183,7 +188,7 @@ public:
     for (const KeyRecord* k : old)
       removed.push_back(with_state(*k, "removed", now_));
     return after(*fresh->ds_seen_at + t_.parent_ds_ttl + kParentPropagation,
-                 "remove the old KSK (" + tags(old) + ")", std::move(removed),
+                 "remove the old " + role + " (" + tags(old) + ")", std::move(removed),
                  "the old DS to expire from caches");
   }
 
@@ -221,8 +226,8 @@ public:
       if (k->role == "zsk" && d_.zsk_lifetime > 0 &&
           now_ + kPropagation + t_.dnskey_ttl >= *k->active_at + d_.zsk_lifetime)
         plan_.start = RolloverKind::kZsk;
-      if (k->role == "ksk" && d_.ksk_lifetime > 0 && now_ >= *k->active_at + d_.ksk_lifetime)
-        plan_.start = RolloverKind::kKsk;
+      if (is_sep(*k) && d_.ksk_lifetime > 0 && now_ >= *k->active_at + d_.ksk_lifetime)
+        plan_.start = k->role == "csk" ? RolloverKind::kCsk : RolloverKind::kKsk;
     }
     if (!plan_.start) {
       UnixTime next = 0;
@@ -233,7 +238,7 @@ public:
         UnixTime at = 0;
         if (k->role == "zsk" && d_.zsk_lifetime > 0)
           at = *k->active_at + d_.zsk_lifetime - kPropagation - t_.dnskey_ttl;
-        else if (k->role == "ksk" && d_.ksk_lifetime > 0)
+        else if (is_sep(*k) && d_.ksk_lifetime > 0)
           at = *k->active_at + d_.ksk_lifetime;
         if (at > 0 && (next == 0 || at < next)) {
           next = at;
@@ -301,10 +306,12 @@ Result<void> commit_keys(Store& store, const Domain& d, std::vector<KeyRecord> c
 
 } // namespace
 
-Result<KeyRecord> generate_key_record(Algorithm alg, bool ksk,
+Result<KeyRecord> generate_key_record(Algorithm alg, std::string_view role,
                                       const std::vector<KeyRecord>& existing, UnixTime now) {
+  if (role != "ksk" && role != "zsk" && role != "csk")
+    return fail("unknown key role '" + std::string(role) + "'");
   for (int attempt = 0; attempt < 16; ++attempt) {
-    auto key = SigningKey::generate(alg, ksk ? kKskFlags : kZskFlags);
+    auto key = SigningKey::generate(alg, role == "zsk" ? kZskFlags : kKskFlags);
     if (!key)
       return std::unexpected(key.error());
     // Distinct key tags keep signatures unambiguous for validators and for the CLI.
@@ -312,7 +319,7 @@ Result<KeyRecord> generate_key_record(Algorithm alg, bool ksk,
                             [&](const KeyRecord& k) { return k.key_tag == key->key_tag(); }))
       continue;
     KeyRecord k;
-    k.role = ksk ? "ksk" : "zsk";
+    k.role = std::string(role);
     k.algorithm = static_cast<std::uint8_t>(alg);
     k.key_tag = key->key_tag();
     k.dnskey_rdata = key->dnskey_rdata();
@@ -360,10 +367,10 @@ Result<KeyPlan> plan_keys(Store& store, const Domain& d, UnixTime now) {
   Planner planner(store, d, view, *timings, now, plan);
 
   for (const KeyRecord& k : view.all()) {
-    if (k.role == "ksk" && is_live(k) && k.ds_state == "submit")
+    if (is_sep(k) && is_live(k) && k.ds_state == "submit")
       plan.ds_to_add.push_back(k);
     // An old DS may go once it is withdrawn; say so for a month after the key left.
-    if (k.role == "ksk" && k.ds_state == "withdrawn" &&
+    if (is_sep(k) && k.ds_state == "withdrawn" &&
         (!k.removed_at || now < *k.removed_at + 30 * 86400))
       plan.ds_to_remove.push_back(k);
   }
@@ -375,7 +382,9 @@ Result<KeyPlan> plan_keys(Store& store, const Domain& d, UnixTime now) {
   if (mixed_algorithms)
     r = planner.algorithm_rollover();
   else if (auto ksks = view.live("ksk"); ksks.size() > 1)
-    r = planner.ksk_rollover(ksks);
+    r = planner.sep_rollover(ksks, "ksk");
+  else if (auto csks = view.live("csk"); csks.size() > 1)
+    r = planner.sep_rollover(csks, "csk");
   else if (auto zsks = view.live("zsk"); zsks.size() > 1)
     r = planner.zsk_rollover(zsks);
   else
@@ -402,27 +411,40 @@ Result<std::string> start_rollover(Store& store, const Domain& d, RolloverKind k
   std::vector<KeyRecord> fresh;
   Domain updated = d;
   std::string detail;
-  auto make = [&](Algorithm alg, bool ksk, const char* state) -> Result<void> {
+  auto make = [&](Algorithm alg, const char* role, const char* state) -> Result<void> {
     std::vector<KeyRecord> taken = *keys;
     taken.insert(taken.end(), fresh.begin(), fresh.end());
-    auto k = generate_key_record(alg, ksk, taken, now);
+    auto k = generate_key_record(alg, role, taken, now);
     if (!k)
       return std::unexpected(k.error());
     KeyRecord rec = with_state(*k, state, now);
     fresh.push_back(std::move(rec));
     return {};
   };
+  // A domain signs with a KSK and a ZSK, or with one CSK; each is rolled as what it is.
+  const bool uses_csk =
+      std::ranges::any_of(*keys, [](const KeyRecord& k) { return k.role == "csk" && is_live(k); });
+  const std::string signs_with = uses_csk ? " signs with a CSK: roll it with 'csk'"
+                                          : " signs with a KSK and a ZSK, not a CSK: roll them "
+                                            "with 'ksk' and 'zsk'";
   Result<void> made;
   switch (kind) {
   case RolloverKind::kCsk:
-    return fail(d.name.to_string() +
-                " signs with a KSK and a ZSK, not a CSK: roll them with 'ksk' and 'zsk'");
+    if (!uses_csk)
+      return fail(d.name.to_string() + signs_with);
+    made = make(current_alg, "csk", "active");
+    detail = "CSK rollover: new CSK published, signing everything beside the old";
+    break;
   case RolloverKind::kZsk:
-    made = make(current_alg, false, "published");
+    if (uses_csk)
+      return fail(d.name.to_string() + signs_with);
+    made = make(current_alg, "zsk", "published");
     detail = "ZSK rollover: new ZSK published, not signing yet";
     break;
   case RolloverKind::kKsk:
-    made = make(current_alg, true, "active");
+    if (uses_csk)
+      return fail(d.name.to_string() + signs_with);
+    made = make(current_alg, "ksk", "active");
     detail = "KSK rollover: new KSK published, signing the DNSKEY RRset beside the old";
     break;
   case RolloverKind::kAlgorithm:
@@ -431,9 +453,9 @@ Result<std::string> start_rollover(Store& store, const Domain& d, RolloverKind k
     if (*algorithm == current_alg)
       return fail(d.name.to_string() + " already signs with " + algorithm_name(*algorithm));
     updated.algorithm = static_cast<std::uint8_t>(*algorithm);
-    made = make(*algorithm, true, "presigning");
-    if (made)
-      made = make(*algorithm, false, "presigning");
+    made = make(*algorithm, uses_csk ? "csk" : "ksk", "presigning");
+    if (made && !uses_csk)
+      made = make(*algorithm, "zsk", "presigning");
     detail = "algorithm rollover to " + algorithm_name(*algorithm) +
              ": new keys sign everything, published later";
     break;
@@ -457,9 +479,8 @@ Result<std::string> confirm_ds(Store& store, const Domain& d, std::uint16_t key_
   auto keys = store.keys(d.id);
   if (!keys)
     return std::unexpected(keys.error());
-  auto it = std::ranges::find_if(*keys, [&](const KeyRecord& k) {
-    return k.key_tag == key_tag && k.role == "ksk" && is_live(k);
-  });
+  auto it = std::ranges::find_if(
+      *keys, [&](const KeyRecord& k) { return k.key_tag == key_tag && is_sep(k) && is_live(k); });
   if (it == keys->end())
     return fail(d.name.to_string() + " has no KSK with key tag " + std::to_string(key_tag) +
                 " (moat key list " + d.name.to_string() + ")");
@@ -477,8 +498,7 @@ Result<std::string> confirm_ds(Store& store, const Domain& d, std::uint16_t key_
   changes.push_back(confirmed);
   std::string withdrawn;
   for (const KeyRecord& k : *keys)
-    if (&k != &*it && k.role == "ksk" && is_live(k) &&
-        (k.ds_state == "seen" || k.ds_state == "submit")) {
+    if (&k != &*it && is_sep(k) && is_live(k) && (k.ds_state == "seen" || k.ds_state == "submit")) {
       KeyRecord w = k;
       w.ds_state = "withdrawn";
       changes.push_back(w);

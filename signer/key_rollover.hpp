@@ -12,6 +12,9 @@
 //     signing the DNSKEY RRset beside the old → after Dprp + TTLkey its DS is asked for (CDS,
 //     CDNSKEY and `moat status`) → the admin confirms it (`moat key ds-seen`), the old DS is
 //     withdrawn from CDS → after TTLds + DprpP the old key is removed.
+//   CSK (double-signature, RFC 7583 §3.3.1 with the CSK signing everything): as a KSK, but the
+//     DS is asked for only after Dprp + max(TTLkey, TTLsig), when no cache holds data signed
+//     by the old key alone.
 //   Algorithm (RFC 6781 §4.1.4, conservative): new KSK and ZSK sign everything while not yet
 //     published → after Dprp + TTLsig both are published → after Dprp + TTLkey the new DS is
 //     asked for → once confirmed and TTLds + DprpP later the old keys leave the DNSKEY RRset
@@ -40,10 +43,15 @@ namespace moat::signer {
 inline constexpr std::uint32_t kPropagation = 600;
 inline constexpr std::uint32_t kParentPropagation = 3600;
 
-/// A fresh key for a domain, not stored yet: role "ksk" or "zsk", state and dates unset, a key
-/// tag different from every key in `existing`.
-[[nodiscard]] Result<KeyRecord>
-generate_key_record(Algorithm alg, bool ksk, const std::vector<KeyRecord>& existing, UnixTime now);
+/// A fresh key for a domain, not stored yet: `role` "ksk", "zsk" or "csk" (a combined signing
+/// key: one SEP key that signs everything), state and dates unset, a key tag different from
+/// every key in `existing`.
+[[nodiscard]] Result<KeyRecord> generate_key_record(Algorithm alg, std::string_view role,
+                                                    const std::vector<KeyRecord>& existing,
+                                                    UnixTime now);
+
+/// A key whose DS goes to the parent: a KSK or a CSK.
+[[nodiscard]] inline bool is_sep(const KeyRecord& k) { return k.role == "ksk" || k.role == "csk"; }
 
 enum class RolloverKind { kZsk, kKsk, kCsk, kAlgorithm };
 /// "zsk" | "ksk" | "csk" | "algorithm".
@@ -60,7 +68,7 @@ struct KeyTimings {
 /// What a domain's keys are doing and what comes next. Computed from the store; changes
 /// nothing.
 struct KeyPlan {
-  /// The rollover under way: "" (none), "zsk", "ksk" or "algorithm".
+  /// The rollover under way: "" (none), "zsk", "ksk", "csk" or "algorithm".
   std::string rollover;
   /// The keys of the step due now, with their new states (not yet written); empty when the
   /// next step must wait. `due` says what the step does.

@@ -20,8 +20,10 @@ KeySet ZoneSource::key_set() const {
   KeySet set;
   for (std::size_t i = 0; i < keys.size() && i < uses.size(); ++i) {
     const SigningKey* k = &keys[i];
-    if (uses[i].signs)
-      (k->is_ksk() ? set.ksks : set.zsks).push_back(k);
+    if (uses[i].signs && (uses[i].csk || k->is_ksk()))
+      set.ksks.push_back(k);
+    if (uses[i].signs && (uses[i].csk || !k->is_ksk()))
+      set.zsks.push_back(k);
     if (uses[i].published)
       set.dnskeys.push_back(k);
     if (uses[i].cds && k->is_ksk())
@@ -38,6 +40,7 @@ ZoneSource::Use key_use(const KeyRecord& key) {
   // The CDS names the DS the parent should hold: every published KSK whose DS is asked for or
   // in place, none that is withdrawn (RFC 7344 §4).
   use.cds = use.published && (key.ds_state == "submit" || key.ds_state == "seen");
+  use.csk = key.role == "csk";
   return use;
 }
 
@@ -84,8 +87,10 @@ Result<ZoneSource> load_zone_source(Store& store, const Domain& d) {
     if (!key)
       return fail(d.name.to_string() + ": key " + std::to_string(k.key_tag) + ": " +
                   key.error().message);
-    if (use.signs)
-      (key->is_ksk() ? have_ksk : have_zsk) = true;
+    if (use.signs) {
+      have_ksk = have_ksk || key->is_ksk();
+      have_zsk = have_zsk || use.csk || !key->is_ksk();
+    }
     src.keys.push_back(std::move(*key));
     src.uses.push_back(use);
   }

@@ -19,6 +19,7 @@ struct ZoneSource {
     bool signs = false;     ///< makes RRSIGs (as its role: DNSKEY for a KSK, the rest for a ZSK)
     bool published = false; ///< in the DNSKEY RRset
     bool cds = false;       ///< in CDS/CDNSKEY: its DS is wanted at the parent
+    bool csk = false;       ///< a combined signing key: signs as KSK and as ZSK
   };
   std::vector<SigningKey> keys; ///< the domain's keys that sign or are published
   std::vector<Use> uses;        ///< per key

@@ -44,14 +44,16 @@ protected:
     ASSERT_TRUE(id) << id.error().message;
     d.id = *id;
     std::vector<KeyRecord> keys;
-    for (bool ksk : {true, false}) {
-      auto k = generate_key_record(Algorithm::kEcdsaP256Sha256, ksk, keys, kT0);
+    const std::vector<const char*> roles =
+        csk_ ? std::vector<const char*>{"csk"} : std::vector<const char*>{"ksk", "zsk"};
+    for (const char* role : roles) {
+      auto k = generate_key_record(Algorithm::kEcdsaP256Sha256, role, keys, kT0);
       ASSERT_TRUE(k) << k.error().message;
       k->domain_id = d.id;
       k->state = "active";
       k->published_at = k->active_at = kT0;
       k->state_serial = 1;
-      if (ksk)
+      if (is_sep(*k))
         k->ds_state = "seen";
       ASSERT_TRUE(store().insert_key(*k));
       keys.push_back(*k);
@@ -166,8 +168,34 @@ protected:
     return out;
   }
 
+  // Walks hourly from `from`, confirming each DS the plan asks for as soon as it does, signing
+  // (with the checks of signed_now) and serving every hour, until `steps` steps were taken.
+  std::vector<std::string> run_hourly(UnixTime from, std::size_t steps, UnixTime limit) {
+    std::vector<std::string> done;
+    for (UnixTime now = from; now < from + limit && done.size() < steps; now += kHour) {
+      auto plan = plan_keys(store(), domain(), now);
+      EXPECT_TRUE(plan);
+      for (const KeyRecord& k : plan->ds_to_add)
+        EXPECT_TRUE(confirm_ds(store(), domain(), k.key_tag, now, "test"));
+      for (auto& l : tick(now))
+        done.push_back(l);
+      (void)signed_now(now);
+      serve(now);
+    }
+    return done;
+  }
+
+  bool csk_ = false;
   std::filesystem::path dir_;
   std::optional<Store> store_;
+};
+
+class CskRolloverTest : public KeyRolloverTest {
+protected:
+  void SetUp() override {
+    csk_ = true;
+    KeyRolloverTest::SetUp();
+  }
 };
 
 TEST_F(KeyRolloverTest, ZskPrePublicationWaitsForServingAndTtls) {
@@ -313,6 +341,42 @@ TEST_F(KeyRolloverTest, OneRolloverAtATimeAndKindsThatDoNotFitAreRefused) {
   auto csk = start_rollover(store(), domain(), RolloverKind::kCsk, std::nullopt, kT0, "test");
   EXPECT_FALSE(csk);
   EXPECT_FALSE(confirm_ds(store(), domain(), 1, kT0, "test")) << "no such KSK";
+}
+
+TEST_F(CskRolloverTest, OneKeySignsEverythingAndIsRolledByDoubleSignature) {
+  const std::uint16_t old_csk = newest("csk");
+  SignedZone z = signed_now(kT0);
+  EXPECT_EQ(signers_of(z, rrtype::A), std::set<std::uint16_t>{old_csk});
+  EXPECT_EQ(signers_of(z, rrtype::DNSKEY), std::set<std::uint16_t>{old_csk});
+  EXPECT_FALSE(start_rollover(store(), domain(), RolloverKind::kZsk, std::nullopt, kT0, "test"))
+      << "a CSK domain has no ZSK to roll";
+  EXPECT_FALSE(start_rollover(store(), domain(), RolloverKind::kKsk, std::nullopt, kT0, "test"));
+
+  const UnixTime t = kT0 + kDay;
+  ASSERT_TRUE(start_rollover(store(), domain(), RolloverKind::kCsk, std::nullopt, t, "test"));
+  const std::uint16_t new_csk = newest("csk");
+  z = signed_now(t);
+  EXPECT_EQ(signers_of(z, rrtype::A), (std::set<std::uint16_t>{old_csk, new_csk}));
+  serve(t);
+  auto done = run_hourly(t + kHour, 2, 10 * kDay);
+  ASSERT_EQ(done.size(), 2u) << "ask for the DS, then remove the old CSK";
+  EXPECT_EQ(states()[old_csk], "removed");
+  z = signed_now(t + 10 * kDay);
+  EXPECT_EQ(signers_of(z, rrtype::A), std::set<std::uint16_t>{new_csk});
+  EXPECT_EQ(cds_tags(z), std::set<std::uint16_t>{new_csk});
+}
+
+TEST_F(CskRolloverTest, AlgorithmRolloverOfACskDomainMakesOneNewCsk) {
+  const UnixTime t = kT0 + kDay;
+  ASSERT_TRUE(
+      start_rollover(store(), domain(), RolloverKind::kAlgorithm, Algorithm::kEd25519, t, "test"));
+  const std::uint16_t new_csk = newest("csk");
+  EXPECT_EQ(keys().size(), 2u);
+  auto done = run_hourly(t, 4, 30 * kDay);
+  ASSERT_EQ(done.size(), 4u);
+  const SignedZone z = signed_now(t + 30 * kDay);
+  EXPECT_EQ(dnskey_tags(z), std::set<std::uint16_t>{new_csk});
+  EXPECT_EQ(signers_of(z, rrtype::A), std::set<std::uint16_t>{new_csk});
 }
 
 } // namespace
