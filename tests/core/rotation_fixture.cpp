@@ -164,20 +164,13 @@ int FakeEffects::count(std::string_view what) const {
 // ---- the fixture -----------------------------------------------------------------------------
 
 void RotationFixture::SetUp() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "moat-rotation-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-  dir_ = tmpl;
-  auto s = Store::open((dir_ / "moat.db").string(), Store::Mode::kCreate);
+  auto s = Store::open(dir_.file("moat.db"), Store::Mode::kCreate);
   ASSERT_TRUE(s) << s.error().message;
   store_.emplace(std::move(*s));
   domain_id_ = add_domain("example.test.");
 }
 
-void RotationFixture::TearDown() {
-  store_.reset();
-  std::error_code ec;
-  std::filesystem::remove_all(dir_, ec);
-}
+void RotationFixture::TearDown() { store_.reset(); }
 
 std::int64_t RotationFixture::add_domain(std::string_view apex, std::uint32_t soa_minimum,
                                          std::uint32_t soa_ttl) {
@@ -222,7 +215,7 @@ MxHost RotationFixture::add(std::string_view host, UnixTime at, std::vector<std:
   MxHostRequest req;
   req.host = name(host);
   req.addresses = std::move(addresses);
-  auto h = add_mx_host(store(), name(apex), req, dir_.string(), at, "test");
+  auto h = add_mx_host(store(), name(apex), req, dir_.path().string(), at, "test");
   if (!h)
     throw std::runtime_error("add_mx_host: " + h.error().message);
   return *h;

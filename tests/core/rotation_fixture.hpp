@@ -11,6 +11,7 @@
 #include "core/rr.hpp"
 #include "core/store.hpp"
 #include "tests/core/test_certs.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -131,7 +132,7 @@ protected:
   /// rua, the MX hosts, the certificates and the audit log.
   std::string state_dump();
 
-  std::filesystem::path dir_;
+  testing_support::TempDir dir_{"moat-rotation"};
   std::optional<Store> store_;
   std::int64_t domain_id_ = 0;
   FakeEffects effects_;

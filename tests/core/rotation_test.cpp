@@ -514,7 +514,7 @@ TEST_F(RotationMxHost, AddedHostPublishesItsAddressesButNoMx) {
   MxHost h = add("mx1.example.test.", kT0, {"192.0.2.25"});
   EXPECT_EQ(h.state, "adding");
   EXPECT_EQ(h.host, name("mx1.example.test."));
-  EXPECT_EQ(h.live_dir, (dir_ / "live" / "mx1.example.test").string());
+  EXPECT_EQ(h.live_dir, (dir_.path() / "live" / "mx1.example.test").string());
   ASSERT_TRUE(h.wait_serial);
   EXPECT_EQ(*h.wait_serial, serial());
   EXPECT_NE(serial(), before);
@@ -630,7 +630,7 @@ TEST_F(RotationMxHost, RejectsBadRequestsAndChangesNothing) {
     req.host = name(host);
     req.addresses = std::move(addresses);
     req.port = port;
-    return add_mx_host(store(), name(apex), req, dir_.string(), t + 1, "test");
+    return add_mx_host(store(), name(apex), req, dir_.path().string(), t + 1, "test");
   };
   auto dup = try_add("MX1.example.test.", {});
   ASSERT_FALSE(dup);
@@ -830,7 +830,7 @@ TEST_F(RotationTest, FileEffectsWriteTheKeyPrivatelyAndRecogniseWhatTheyWrote) {
   FileRotationEffects files;
   MxHost h;
   h.host = name("mx1.example.test.");
-  h.live_dir = (dir_ / "live" / "deep" / "mx1.example.test").string();
+  h.live_dir = (dir_.path() / "live" / "deep" / "mx1.example.test").string();
   const Cert c = new_cert({"mx1.example.test"});
   CertificateRecord rec;
   rec.fullchain_pem = c.chain;

@@ -1,4 +1,5 @@
 #include "core/rr.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <cstdint>
 #include <cstdlib>
@@ -53,31 +54,7 @@ std::vector<std::uint8_t> rdata(std::uint16_t type, std::string_view text) {
   return r ? *r : std::vector<std::uint8_t>{};
 }
 
-// A directory under $TMPDIR removed with everything in it at the end of the test.
-class TempDir {
-public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "moat-rr-test-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string write(const std::string& file, const std::string& text) const {
-    auto p = (path_ / file).string();
-    std::ofstream(p) << text;
-    return p;
-  }
-
-private:
-  std::filesystem::path path_;
-};
+using testing_support::TempDir;
 
 // ---- type names ---------------------------------------------------------------------------
 

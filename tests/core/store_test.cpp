@@ -1,5 +1,6 @@
 #include "core/store.hpp"
 #include "core/store_impl.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -59,16 +60,7 @@ KeyRecord make_key(std::int64_t domain_id, std::string role, std::uint16_t tag) 
 // Each test gets a fresh directory under $TMPDIR, removed afterwards.
 class StoreTest : public testing::Test {
 protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "moat-store-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = (dir_ / "moat.db").string();
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void SetUp() override { path_ = dir_.file("moat.db"); }
 
   // A newly created store; the test stops if it cannot be opened.
   Store create() {
@@ -85,7 +77,7 @@ protected:
     return *id;
   }
 
-  std::filesystem::path dir_;
+  testing_support::TempDir dir_{"moat-store-test"};
   std::string path_;
 };
 

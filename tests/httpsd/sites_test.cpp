@@ -4,6 +4,7 @@
 #include "core/store.hpp"
 #include "httpsd/server.hpp"
 #include "httpsd/sites.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <filesystem>
 #include <gtest/gtest.h>
@@ -20,10 +21,7 @@ Name name(std::string_view text) { return *Name::parse(text); }
 class SitesTest : public testing::Test {
 protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "moat-sites-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto s = Store::open((dir_ / "moat.db").string(), Store::Mode::kCreate);
+    auto s = Store::open(dir_.file("moat.db"), Store::Mode::kCreate);
     ASSERT_TRUE(s) << s.error().message;
     store_.emplace(std::move(*s));
     Domain d;
@@ -37,11 +35,7 @@ protected:
     d.id = *id;
     domain_ = d;
   }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void TearDown() override { store_.reset(); }
 
   // A policy with one explicit pattern (no MX host needed) and, optionally, a certificate.
   void add_policy(bool with_certificate) {
@@ -56,7 +50,7 @@ protected:
 
   std::uint32_t serial() { return (*store_->find_domain(domain_.name))->serial; }
 
-  std::filesystem::path dir_;
+  testing_support::TempDir dir_{"moat-sites"};
   std::optional<Store> store_;
   Domain domain_;
 };

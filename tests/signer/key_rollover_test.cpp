@@ -4,6 +4,7 @@
 #include "signer/key_rollover.hpp"
 #include "signer/zone_signer.hpp"
 #include "signer/zone_source.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -28,10 +29,7 @@ std::uint16_t rrsig_key_tag(const std::vector<std::uint8_t>& rd) {
 class KeyRolloverTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "moat-keyroll-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto s = Store::open((dir_ / "moat.db").string(), Store::Mode::kCreate);
+    auto s = Store::open(dir_.file("moat.db"), Store::Mode::kCreate);
     ASSERT_TRUE(s) << s.error().message;
     store_.emplace(std::move(*s));
     Domain d;
@@ -62,11 +60,7 @@ protected:
     ASSERT_TRUE(store().insert_record(d.id, a));
     serve(kT0);
   }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void TearDown() override { store_.reset(); }
 
   Store& store() { return *store_; }
   Domain domain() { return **store().find_domain(*Name::parse("example.test.")); }
@@ -186,7 +180,7 @@ protected:
   }
 
   bool csk_ = false;
-  std::filesystem::path dir_;
+  testing_support::TempDir dir_{"moat-keyroll"};
   std::optional<Store> store_;
 };
 
