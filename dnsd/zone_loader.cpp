@@ -18,11 +18,23 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
   const std::int64_t now = clock_->now();
   bool changed = false;
   std::set<std::int64_t> present;
-  for (const auto& [id, version] : *versions) {
+  for (auto [id, version] : *versions) {
     present.insert(id);
     auto& state = zones_[id];
     if (state.version == version && now < state.refresh_at)
       continue;
+    if (state.version == version && state.served != nullptr) {
+      // Signatures due for refresh: the re-signed zone is a new version of the zone and gets
+      // a new serial, so that secondaries and the acknowledgements see it (as Knot and BIND
+      // do). Should the bump fail (a busy database), re-sign under the same serial anyway:
+      // expiring signatures matter more.
+      if (auto r = store_.transaction([&]() -> Result<void> {
+            auto serial = store_.touch_domain(id, now);
+            return serial ? Result<void>{} : std::unexpected(serial.error());
+          });
+          r)
+        version += 1;
+    }
     auto started = std::chrono::steady_clock::now();
     const bool first = state.served == nullptr;
     // Read everything in one read transaction so the CLI's commit is seen whole.

@@ -1,0 +1,122 @@
+// The loader on a real temporary store and a manual clock: what it signs, when it re-signs,
+// and that a refresh is a new serial like any other change.
+#include "core/live_files.hpp"
+#include "dnsd/zone_loader.hpp"
+#include "signer/key_rollover.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <gtest/gtest.h>
+#include <memory>
+
+namespace moat::dnsd {
+namespace {
+
+constexpr UnixTime kT0 = 1'800'000'000;
+constexpr UnixTime kDay = 86400;
+
+class ZoneLoaderTest : public testing::Test {
+protected:
+  void SetUp() override {
+    auto s = Store::open(dir_.file("moat.db"), Store::Mode::kCreate);
+    ASSERT_TRUE(s) << s.error().message;
+    Domain d;
+    d.name = *Name::parse("example.test.");
+    d.soa.mname = *Name::parse("ns1.example.test.");
+    d.soa.rname = *Name::parse("hostmaster.example.test.");
+    d.serial = 1;
+    d.created = kT0;
+    auto id = s->insert_domain(d);
+    ASSERT_TRUE(id);
+    domain_id_ = *id;
+    std::vector<KeyRecord> keys;
+    for (const char* role : {"ksk", "zsk"}) {
+      auto k = signer::generate_key_record(signer::Algorithm::kEcdsaP256Sha256, role, keys, kT0);
+      ASSERT_TRUE(k);
+      k->domain_id = *id;
+      k->state = "active";
+      ASSERT_TRUE(s->insert_key(*k));
+      keys.push_back(*k);
+    }
+    ASSERT_TRUE(s->insert_record(
+        *id, Rr{*Name::parse("www.example.test."), rrtype::A, 3600, {192, 0, 2, 80}}));
+    auto again = Store::open(dir_.file("moat.db"), Store::Mode::kOpenExisting);
+    ASSERT_TRUE(again);
+    cli_store_.emplace(std::move(*again));
+    loader_ = std::make_unique<ZoneLoader>(std::move(*s), clock_, dir_.path().string());
+  }
+
+  std::vector<ZoneEvent> poll() {
+    std::vector<ZoneEvent> events;
+    auto snap = loader_->poll(events);
+    EXPECT_TRUE(snap) << snap.error().message;
+    return events;
+  }
+  std::uint32_t stored_serial() { return (*cli_store_->find_domain_by_id(domain_id_))->serial; }
+
+  testing_support::TempDir dir_{"moat-loader"};
+  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>(kT0);
+  std::int64_t domain_id_ = 0;
+  std::optional<Store> cli_store_;
+  std::unique_ptr<ZoneLoader> loader_;
+};
+
+TEST_F(ZoneLoaderTest, RefreshedSignaturesComeWithANewSerial) {
+  auto first = poll();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].kind, ZoneEvent::Kind::kLoaded);
+  const std::uint32_t loaded = first[0].serial;
+  EXPECT_TRUE(poll().empty()) << "nothing changed, nothing due";
+
+  // Signatures are valid 14 days, expire up to 1/8 early, and are refreshed when 7 are left.
+  clock_->advance(5 * kDay);
+  EXPECT_TRUE(poll().empty());
+  clock_->advance(3 * kDay);
+  auto refreshed = poll();
+  ASSERT_EQ(refreshed.size(), 1u);
+  EXPECT_EQ(refreshed[0].kind, ZoneEvent::Kind::kReloaded);
+  EXPECT_GT(refreshed[0].signatures_made, 0u);
+  EXPECT_NE(refreshed[0].serial, loaded) << "a re-signed zone is a new version";
+  EXPECT_EQ(refreshed[0].serial, stored_serial()) << "the store knows the serial served";
+  EXPECT_TRUE(poll().empty()) << "the bump it made itself is not a second change";
+}
+
+TEST_F(ZoneLoaderTest, TheDumpIsTheSignedZoneAboutToBeServed) {
+  auto events = poll();
+  ASSERT_EQ(events.size(), 1u);
+  auto text = read_file(dir_.file("example.test.zone"));
+  ASSERT_TRUE(text) << text.error().message;
+  EXPECT_NE(text->find("serial " + std::to_string(events[0].serial)), std::string::npos);
+  EXPECT_NE(text->find("RRSIG"), std::string::npos);
+  EXPECT_NE(text->find("www.example.test."), std::string::npos);
+}
+
+TEST_F(ZoneLoaderTest, AServerDownPastExpiryReSignsEverythingBeforeServing) {
+  (void)poll();
+  // A new loader (a restart) a month later: nothing of the old signatures is reused.
+  auto s = Store::open(dir_.file("moat.db"), Store::Mode::kOpenExisting);
+  ASSERT_TRUE(s);
+  clock_->advance(30 * kDay);
+  ZoneLoader restarted(std::move(*s), clock_);
+  std::vector<ZoneEvent> events;
+  auto snap = restarted.poll(events);
+  ASSERT_TRUE(snap && *snap);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].signatures_reused, 0u);
+  const auto read32 = [](const std::vector<std::uint8_t>& b, std::size_t at) {
+    return static_cast<UnixTime>(std::uint32_t{b[at]} << 24 | std::uint32_t{b[at + 1]} << 16 |
+                                 std::uint32_t{b[at + 2]} << 8 | b[at + 3]);
+  };
+  std::size_t checked = 0;
+  for (const auto& [_, node] : (*snap)->zones.at(0)->nodes)
+    for (const ServedRrset& set : node.rrsets)
+      for (const auto& sig : set.rrsigs) {
+        // RRSIG RDATA: expiration at offset 8, inception at 12 (RFC 4034 §3.1).
+        EXPECT_GT(read32(sig, 8), clock_->now() + 7 * kDay) << "valid well beyond now";
+        EXPECT_LE(read32(sig, 12), clock_->now()) << "already valid now";
+        ++checked;
+      }
+  EXPECT_GT(checked, 3u);
+}
+
+} // namespace
+} // namespace moat::dnsd
