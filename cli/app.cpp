@@ -1,11 +1,11 @@
 #include "cli/app.hpp"
 
+#include "core/locations.hpp"
+
 #include <cstdlib>
 
 namespace moat::cli {
 namespace {
-
-constexpr const char* kDefaultDb = "/var/lib/moat/moat.db";
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -17,11 +17,7 @@ std::string env(const char* name) {
 Context::Context() : clock(system_clock()) {}
 
 std::string Context::db_path() const {
-  if (!db_option.empty())
-    return db_option;
-  if (std::string from_env = env("MOAT_DB"); !from_env.empty())
-    return from_env;
-  return kDefaultDb;
+  return db_option.empty() ? default_database_path() : db_option;
 }
 
 Store Context::open_store(Store::Mode mode) const { return unwrap(Store::open(db_path(), mode)); }

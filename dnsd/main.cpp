@@ -1,5 +1,6 @@
 // moat-dnsd: wires the store, the loader and the network together, then waits for a signal.
 #include "core/clock.hpp"
+#include "core/locations.hpp"
 #include "core/store.hpp"
 #include "dnsd/server.hpp"
 #include "dnsd/snapshot_holder.hpp"
@@ -14,11 +15,6 @@
 #include <thread>
 
 namespace {
-
-std::string default_db() {
-  const char* env = std::getenv("MOAT_DB");
-  return env != nullptr && *env != '\0' ? env : "/var/lib/moat/moat.db";
-}
 
 void log_event(spdlog::logger& log, const moat::dnsd::ZoneEvent& e) {
   using Kind = moat::dnsd::ZoneEvent::Kind;
@@ -42,14 +38,16 @@ void log_event(spdlog::logger& log, const moat::dnsd::ZoneEvent& e) {
 
 int main(int argc, char** argv) {
   CLI::App app{"moat-dnsd: DNSSEC-signing authoritative nameserver of moat"};
-  std::string db = default_db();
+  std::string db = moat::default_database_path();
   std::vector<std::string> listen;
   std::size_t workers = 1;
   int poll_ms = 100;
   std::string level = "info";
   std::string dump_dir;
-  app.add_option("--db", db, "database written by the moat CLI (default $MOAT_DB or /var/lib/moat/moat.db)");
-  app.add_option("--listen", listen, "ADDR:PORT or [ADDR6]:PORT, repeatable (default 0.0.0.0:53 and [::]:53)");
+  app.add_option("--db", db,
+                 "database written by the moat CLI (default $MOAT_DB or /var/lib/moat/moat.db)");
+  app.add_option("--listen", listen,
+                 "ADDR:PORT or [ADDR6]:PORT, repeatable (default 0.0.0.0:53 and [::]:53)");
   app.add_option("--workers", workers, "UDP worker threads per address")->check(CLI::Range(1, 64));
   app.add_option("--poll-ms", poll_ms, "how often to look for changes in the database")
       ->check(CLI::Range(10, 10000));
@@ -64,16 +62,10 @@ int main(int argc, char** argv) {
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   log->set_level(spdlog::level::from_str(level));
 
-  if (listen.empty())
-    listen = {"0.0.0.0:53", "[::]:53"};
-  std::vector<moat::dnsd::ListenAddress> addresses;
-  for (const auto& l : listen) {
-    auto a = moat::dnsd::parse_listen_address(l);
-    if (!a) {
-      log->error("{}", a.error().message);
-      return 2;
-    }
-    addresses.push_back(*a);
+  auto addresses = moat::parse_listen_addresses(listen, {"0.0.0.0:53", "[::]:53"});
+  if (!addresses) {
+    log->error("{}", addresses.error().message);
+    return 2;
   }
 
   auto store = moat::Store::open(db, moat::Store::Mode::kOpenExisting);
@@ -117,7 +109,7 @@ int main(int argc, char** argv) {
   load(); // serve signed zones from the first answer on
 
   moat::dnsd::Server server(holder, {.udp_workers = workers}, log);
-  if (auto r = server.bind(addresses); !r) {
+  if (auto r = server.bind(*addresses); !r) {
     log->error("{}", r.error().message);
     return 1;
   }
@@ -126,7 +118,7 @@ int main(int argc, char** argv) {
   if (auto r = loader.acknowledge(unreported); !r)
     log->error("cannot record what is served in {}: {}", db, r.error().message);
   unreported.clear();
-  for (const auto& a : addresses)
+  for (const auto& a : *addresses)
     log->info("listening on {} (udp+tcp)", a.to_string());
   log->info("moat-dnsd started: {} zone(s) from {}", holder.current()->zones.size(), db);
 

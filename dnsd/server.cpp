@@ -126,40 +126,6 @@ bool write_full(int fd, const std::uint8_t* p, std::size_t n, int timeout_ms) {
 
 } // namespace
 
-std::string ListenAddress::to_string() const {
-  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-Result<ListenAddress> parse_listen_address(std::string_view text) {
-  ListenAddress a;
-  std::string_view port;
-  if (text.starts_with("[")) {
-    auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return fail("bad listen address '" + std::string(text) + "' (expected [IPV6]:PORT)");
-    a.host = std::string(text.substr(1, close - 1));
-    a.ipv6 = true;
-    port = text.substr(close + 2);
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos)
-      return fail("bad listen address '" + std::string(text) + "' (expected ADDR:PORT)");
-    a.host = std::string(text.substr(0, colon));
-    port = text.substr(colon + 1);
-  }
-  unsigned v = 0;
-  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
-  if (ec != std::errc() || ptr != port.data() + port.size() || v > 65535)
-    return fail("bad port in listen address '" + std::string(text) + "'");
-  a.port = static_cast<std::uint16_t>(v);
-  in6_addr tmp6;
-  in_addr tmp4;
-  if (a.ipv6 ? inet_pton(AF_INET6, a.host.c_str(), &tmp6) != 1
-             : inet_pton(AF_INET, a.host.c_str(), &tmp4) != 1)
-    return fail("bad address in listen address '" + std::string(text) + "'");
-  return a;
-}
-
 struct Server::Impl {
   const SnapshotHolder& holder;
   ServerOptions options;

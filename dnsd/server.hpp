@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/error.hpp"
+#include "core/locations.hpp"
 #include "dnsd/snapshot_holder.hpp"
 
 #include <atomic>
@@ -15,14 +16,8 @@ class logger;
 
 namespace moat::dnsd {
 
-/// An address to listen on, parsed from "127.0.0.1:53", "[::1]:5353" or "[::]:53".
-struct ListenAddress {
-  std::string host;
-  std::uint16_t port = 53;
-  bool ipv6 = false;
-  [[nodiscard]] std::string to_string() const;
-};
-[[nodiscard]] Result<ListenAddress> parse_listen_address(std::string_view text);
+using moat::ListenAddress;
+
 
 /// Tunables of the network side.
 struct ServerOptions {

@@ -2,6 +2,7 @@
 // certificate deployed for that name, and tells the store what it serves so that the
 // `_mta-sts` id follows (DESIGN.md rule 2).
 #include "core/clock.hpp"
+#include "core/locations.hpp"
 #include "core/mta_sts.hpp"
 #include "core/store.hpp"
 #include "httpsd/server.hpp"
@@ -16,11 +17,6 @@
 
 namespace {
 
-std::string default_db() {
-  const char* env = std::getenv("MOAT_DB");
-  return env != nullptr && *env != '\0' ? env : "/var/lib/moat/moat.db";
-}
-
 // What a site looks like to the poller: a change in any of these means publishing again.
 std::string fingerprint(const moat::httpsd::Site& s) {
   return s.policy_text + '\0' + s.fullchain_pem + '\0' + s.key_pem;
@@ -30,7 +26,7 @@ std::string fingerprint(const moat::httpsd::Site& s) {
 
 int main(int argc, char** argv) {
   CLI::App app{"moat-httpsd: serves the MTA-STS policies of moat's domains over HTTPS"};
-  std::string db = default_db();
+  std::string db = moat::default_database_path();
   std::vector<std::string> listen;
   int poll_ms = 1000;
   std::string level = "info";
@@ -60,16 +56,10 @@ int main(int argc, char** argv) {
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   log->set_level(spdlog::level::from_str(level));
 
-  if (listen.empty())
-    listen = {"0.0.0.0:443", "[::]:443"};
-  std::vector<moat::httpsd::ListenAddress> addresses;
-  for (const auto& l : listen) {
-    auto a = moat::httpsd::parse_listen_address(l);
-    if (!a) {
-      log->error("{}", a.error().message);
-      return 2;
-    }
-    addresses.push_back(*a);
+  auto addresses = moat::parse_listen_addresses(listen, {"0.0.0.0:443", "[::]:443"});
+  if (!addresses) {
+    log->error("{}", addresses.error().message);
+    return 2;
   }
   auto store = moat::Store::open(db, moat::Store::Mode::kOpenExisting);
   if (!store) {
@@ -80,7 +70,7 @@ int main(int argc, char** argv) {
   limits.handshake_and_header_timeout = std::chrono::seconds(header_timeout_s);
   limits.idle_timeout = std::chrono::seconds(idle_timeout_s);
   moat::httpsd::Server server(log, limits);
-  if (auto r = server.listen(addresses); !r) {
+  if (auto r = server.listen(*addresses); !r) {
     log->error("{}", r.error().message);
     return 1;
   }
@@ -129,8 +119,8 @@ int main(int argc, char** argv) {
     }
   };
   server.every(std::chrono::milliseconds(poll_ms), poll);
-  for (const auto& a : addresses)
-    log->info("listening on {} port {} (https)", a.address, a.port);
+  for (const auto& a : *addresses)
+    log->info("listening on {} (https)", a.to_string());
   log->info("moat-httpsd started with {}", db);
   server.run();
   return 0;

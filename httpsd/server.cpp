@@ -251,43 +251,6 @@ void Server::Impl::on_accept(tcp::acceptor& acceptor, beast::error_code ec, tcp:
   do_accept(acceptor);
 }
 
-Result<ListenAddress> parse_listen_address(std::string_view text) {
-  const auto bad = [&] {
-    return fail("bad listen address '" + std::string(text) + "' (ADDR:PORT or [ADDR6]:PORT)");
-  };
-  std::string_view host;
-  std::string_view port;
-  if (text.starts_with("[")) {
-    const auto close = text.find("]:");
-    if (close == std::string_view::npos)
-      return bad();
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos)
-      return bad();
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos)
-      return bad(); // an IPv6 address needs its brackets: "::1:443" is ambiguous
-  }
-  beast::error_code ec;
-  asio::ip::make_address(std::string(host), ec);
-  unsigned long p = 0;
-  try {
-    std::size_t used = 0;
-    p = std::stoul(std::string(port), &used);
-    if (used != port.size())
-      return bad();
-  } catch (const std::exception&) {
-    return bad();
-  }
-  if (ec || p == 0 || p > 65535)
-    return bad();
-  return ListenAddress{std::string(host), static_cast<std::uint16_t>(p)};
-}
-
 Server::Server(std::shared_ptr<spdlog::logger> log, Limits limits)
     : impl_(std::make_shared<Impl>(std::move(log), limits)) {}
 
@@ -296,7 +259,7 @@ Server::~Server() = default;
 Result<void> Server::listen(const std::vector<ListenAddress>& addresses) {
   for (const auto& a : addresses) {
     beast::error_code ec;
-    tcp::endpoint endpoint(asio::ip::make_address(a.address, ec), a.port);
+    tcp::endpoint endpoint(asio::ip::make_address(a.host, ec), a.port);
     auto acceptor = std::make_unique<tcp::acceptor>(impl_->io);
     if (!ec)
       acceptor->open(endpoint.protocol(), ec);
@@ -309,8 +272,7 @@ Result<void> Server::listen(const std::vector<ListenAddress>& addresses) {
     if (!ec)
       acceptor->listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
-      return fail("cannot listen on " + a.address + " port " + std::to_string(a.port) + ": " +
-                  ec.message());
+      return fail("cannot listen on " + a.to_string() + ": " + ec.message());
     impl_->acceptors.push_back(std::move(acceptor));
   }
   for (auto& acceptor : impl_->acceptors)

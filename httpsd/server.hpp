@@ -4,6 +4,7 @@
 // runs on one io thread (accepts, sessions, the poll timer), so the catalog needs no lock.
 
 #include "core/error.hpp"
+#include "core/locations.hpp"
 #include "httpsd/sites.hpp"
 
 #include <chrono>
@@ -20,12 +21,8 @@ class logger;
 
 namespace moat::httpsd {
 
-/// "127.0.0.1:8443" or "[::1]:8443".
-struct ListenAddress {
-  std::string address;
-  std::uint16_t port = 0;
-};
-[[nodiscard]] Result<ListenAddress> parse_listen_address(std::string_view text);
+using moat::ListenAddress;
+
 
 /// Bounds on what one client may cost.
 struct Limits {

@@ -110,11 +110,13 @@ TEST_F(SitesTest, AcknowledgingTheServedTextPublishesItsIdOnceAndOnlyOnce) {
 TEST(ParseListenAddress, ReadsIpv4AndBracketedIpv6) {
   auto v4 = parse_listen_address("127.0.0.1:8443");
   ASSERT_TRUE(v4);
-  EXPECT_EQ(v4->address, "127.0.0.1");
+  EXPECT_EQ(v4->host, "127.0.0.1");
   EXPECT_EQ(v4->port, 8443);
   auto v6 = parse_listen_address("[::1]:443");
   ASSERT_TRUE(v6);
-  EXPECT_EQ(v6->address, "::1");
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_TRUE(v6->ipv6);
+  EXPECT_EQ(v6->to_string(), "[::1]:443");
   EXPECT_EQ(v6->port, 443);
 }
 
