@@ -244,7 +244,8 @@ Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& ke
       if (old != cache_.end() && old->second.ttl == set.ttl && old->second.rdatas == set.rdatas) {
         ++unchanged;
         if (old->second.key_tags == tags &&
-            old->second.min_expiration - now > static_cast<std::int64_t>(policy.sig_refresh)) {
+            old->second.min_expiration - now >
+                static_cast<std::int64_t>(policy.sig_refresh) + policy.refresh_batch) {
           set.rrsigs = old->second.rrsigs;
           zone.signatures_reused += set.rrsigs.size();
           zone.earliest_expiration = std::min(zone.earliest_expiration, old->second.min_expiration);

@@ -29,6 +29,10 @@ struct SignPolicy {
   bool nsec3 = false;                          ///< NSEC3, 0 extra iterations, empty salt (RFC 9276)
   std::uint32_t sig_validity = 14 * 86400;     ///< lifetime of a new signature
   std::uint32_t sig_refresh = 7 * 86400;       ///< re-sign when less than this is left
+  /// Signatures coming due within this much of the first are refreshed with it, so that a
+  /// zone is re-signed (and its serial bumped) at most about once per batch, not once per
+  /// RRset as their spread expirations come due one by one.
+  std::uint32_t refresh_batch = 3600;
   std::uint32_t inception_offset = 3600;       ///< backdate inception for clock skew
   std::uint32_t dnskey_ttl = 3600;             ///< TTL of DNSKEY, CDS and CDNSKEY
   bool publish_cds = true;                     ///< CDS + CDNSKEY for every KSK (RFC 7344, 8078)

@@ -273,6 +273,21 @@ TEST_P(ZoneSignerTest, SignaturesMadeTogetherExpireSpreadOutSoRefreshesAreSpread
   EXPECT_GT(partial->signatures_made, 0u);
   EXPECT_GT(partial->signatures_reused, 0u);
   expect_all_signatures_valid(*partial, mid);
+
+  // The first refresh takes along every RRset coming due within the batch, and no other.
+  ZoneSigner batched;
+  auto base = batched.sign(content_, keys(), policy, kNow);
+  ASSERT_TRUE(base.has_value());
+  const std::int64_t first_due = base->earliest_expiration - policy.sig_refresh;
+  auto refresh = batched.sign(content_, keys(), policy, first_due);
+  ASSERT_TRUE(refresh.has_value());
+  for (const auto& set : refresh->rrsets)
+    for (const auto& sig : set.rrsigs) {
+      const std::uint32_t before = by_rrset[{set.owner.to_string(), set.type}];
+      const bool due = before <= base->earliest_expiration + policy.refresh_batch;
+      EXPECT_EQ(rrsig_expiration(sig) != before, due) << set.owner.to_string() << " " << set.type;
+    }
+  EXPECT_GT(refresh->signatures_reused, 0u);
 }
 
 TEST_P(ZoneSignerTest, RefusesAZoneWithoutSoa) {
