@@ -35,6 +35,27 @@ void run_tick(const Context& ctx) {
     throw CliError("some steps failed; they are retried by the next moat tick");
 }
 
+// "ksk 29944 ecdsap256 active (DS seen), zsk 51871 ecdsap256 active; zsk rollover under way".
+std::string keys_summary(const Domain& d, const std::vector<KeyRecord>& keys,
+                         const std::string& rollover) {
+  std::string out;
+  for (const KeyRecord& k : keys) {
+    if (k.state == "removed")
+      continue;
+    out += (out.empty() ? "" : ", ") + k.role + " " + std::to_string(k.key_tag) + " " +
+           algorithm_label(k.algorithm) + " " + k.state;
+    if (signer::is_sep(k))
+      out += k.ds_state == "submit"      ? " (DS wanted at the parent)"
+             : k.ds_state == "seen"      ? " (DS confirmed at the parent)"
+             : k.ds_state == "withdrawn" ? " (DS withdrawn)"
+                                         : " (DS not asked for yet)";
+  }
+  out += "; " + (d.nsec3 ? std::string("nsec3") : std::string("nsec"));
+  if (!rollover.empty())
+    out += "; " + rollover + " rollover under way";
+  return out;
+}
+
 // What the admin must do at the registrar (RFC 7344 §4: what the CDS asks for, said plainly).
 struct RegistrarAction {
   std::string domain;
@@ -89,6 +110,8 @@ void run_status(const Context& ctx, const std::string& domain_text) {
                (pub ? ", moat-dnsd serves serial " + std::to_string(pub->serial) + " since " +
                           iso8601(pub->at)
                     : ", not served by moat-dnsd yet"));
+    print_line("keys: " + keys_summary(d, unwrap(store.keys(d.id)),
+                                       unwrap(signer::plan_keys(store, d, now)).rollover));
   }
   for (const auto& r : registrar) {
     if (r.action == "add")

@@ -269,7 +269,8 @@ expect_validated "$WORK/ta.conf" "$D" "$D" MX "10 $HOST."
 assert_eq "$(tlsa_set "$H1")" "$(served_tlsa)" "TLSA with key 1 live"
 assert_eq "1" "$(reload_count)" "reloads after the MX tick"
 assert_eq "$D. serial $SERVED_SERIAL, moat-dnsd serves serial $SERVED_SERIAL since $(date -u -d "@$SERVED_AT" +%Y-%m-%dT%H:%M:%SZ)
-nothing pending" "$(moat status "$D" | grep -v '^scheduled: ')" "moat status once the MX is published"
+nothing pending" "$(moat status "$D" | grep -v '^scheduled: \|^keys: ')" "moat status once the MX is published"
+assert_contains "$(moat status "$D")" "keys: ksk " "moat status shows the keys"
 assert_contains "$(moat status "$D")" "scheduled: $D.: zsk rollover" "moat status shows the next key rollover"
 
 # --- 7. rotation to a new key ----------------------------------------------------------------
