@@ -24,7 +24,7 @@ DsView ds_view(const Domain& domain, const KeyRecord& key) {
   ds.algorithm = rdata[2];
   ds.digest_type = rdata[3];
   ds.digest = hex_upper(std::span(rdata).subspan(4));
-  ds.record = domain.name.to_string() + " " + std::to_string(domain.dnskey_ttl) + " IN DS " +
+  ds.record = domain.name.to_string() + " " + std::to_string(domain.parent_ds_ttl) + " IN DS " +
               std::to_string(ds.key_tag) + " " + std::to_string(ds.algorithm) + " " +
               std::to_string(ds.digest_type) + " " + ds.digest;
   return ds;

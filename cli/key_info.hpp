@@ -22,7 +22,7 @@ struct DsView {
   std::string record; ///< "example.test. 3600 IN DS 12345 13 2 ABCD..."
 };
 
-/// The DS of `key` (a KSK of `domain`), TTL = the domain's DNSKEY TTL.
+/// The DS of `key` (a KSK or CSK of `domain`), with the TTL the parent is assumed to give it.
 [[nodiscard]] DsView ds_view(const Domain& domain, const KeyRecord& key);
 /// The DS records the parent should hold: those of the KSKs whose DS is asked for (CDS) or
 /// confirmed, in key order. A KSK still being introduced by a rollover is not among them.
