@@ -59,7 +59,7 @@ std::string keys_summary(const Domain& d, const std::vector<KeyRecord>& keys,
 // What the admin must do at the registrar (RFC 7344 §4: what the CDS asks for, said plainly).
 struct RegistrarAction {
   std::string domain;
-  std::string action; ///< "add" or "remove"
+  std::string action; ///< "add", "replace" (algorithm rollover) or "remove"
   DsView ds;
 };
 
@@ -79,8 +79,11 @@ void run_status(const Context& ctx, const std::string& domain_text) {
   std::vector<PendingStep> scheduled;
   for (const Domain& d : domains) {
     signer::KeyPlan plan = unwrap(signer::plan_keys(store, d, now));
+    // In an algorithm rollover the old algorithm's DS must go with the change: a strict
+    // validator wants every algorithm of the DS RRset in the DNSKEY RRset (RFC 6840 §5.11).
     for (const KeyRecord& k : plan.ds_to_add)
-      registrar.push_back({d.name.to_string(), "add", ds_view(d, k)});
+      registrar.push_back(
+          {d.name.to_string(), plan.rollover == "algorithm" ? "replace" : "add", ds_view(d, k)});
     for (const KeyRecord& k : plan.ds_to_remove)
       registrar.push_back({d.name.to_string(), "remove", ds_view(d, k)});
     if (plan.scheduled)
@@ -114,10 +117,17 @@ void run_status(const Context& ctx, const std::string& domain_text) {
                                        unwrap(signer::plan_keys(store, d, now)).rollover));
   }
   for (const auto& r : registrar) {
+    const std::string confirm =
+        "run 'moat key ds-seen " + r.domain + " " + std::to_string(r.ds.key_tag) + "'";
     if (r.action == "add")
       print_line("registrar: add this DS record to the parent of " + r.domain +
-                 ", then run 'moat key ds-seen " + r.domain + " " + std::to_string(r.ds.key_tag) +
-                 "':\n    " + r.ds.record);
+                 "; once the parent serves it (dig DS " + r.domain + " at its servers), " +
+                 confirm + ":\n    " + r.ds.record);
+    else if (r.action == "replace")
+      print_line("registrar: replace the DS records of " + r.domain +
+                 " by this one (algorithm rollover: the old algorithm's DS must go too); once "
+                 "the parent serves only it, " +
+                 confirm + ":\n    " + r.ds.record);
     else
       print_line("registrar: the DS of key " + std::to_string(r.ds.key_tag) + " of " + r.domain +
                  " is no longer used; remove it from the parent if it is still there:\n    " +

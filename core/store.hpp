@@ -223,8 +223,12 @@ public:
   static constexpr UnixTime kPublicationHistory = 60 * 86400;
   /// Records that `serial` of the domain is being served since `at` (first report wins), and
   /// forgets reports older than kPublicationHistory.
+  /// `max_ttl` is the longest TTL of that version of the zone.
   [[nodiscard]] Result<void> record_publication(std::int64_t domain_id, std::uint32_t serial,
-                                                UnixTime at);
+                                                UnixTime at, std::uint32_t max_ttl = 0);
+  /// The longest TTL of any zone version served within kPublicationHistory (0 if none): what
+  /// caches may still hold, whatever the zone's TTLs are now.
+  [[nodiscard]] Result<std::uint32_t> max_published_ttl(std::int64_t domain_id);
   /// When the first serial at or after `serial` (RFC 1982 order) was served, if any was.
   [[nodiscard]] Result<std::optional<UnixTime>> published_since(std::int64_t domain_id,
                                                                 std::uint32_t serial);

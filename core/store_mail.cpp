@@ -46,10 +46,11 @@ std::int64_t or_null(const std::optional<std::uint32_t>& v) {
 
 } // namespace
 
-Result<void> Store::record_publication(std::int64_t domain_id, std::uint32_t serial, UnixTime at) {
-  auto r = impl_->run("INSERT OR IGNORE INTO zone_publications (domain_id, serial, at) "
-                      "VALUES (?,?,?)",
-                      domain_id, std::int64_t{serial}, std::int64_t{at});
+Result<void> Store::record_publication(std::int64_t domain_id, std::uint32_t serial, UnixTime at,
+                                       std::uint32_t max_ttl) {
+  auto r = impl_->run("INSERT OR IGNORE INTO zone_publications (domain_id, serial, at, max_ttl) "
+                      "VALUES (?,?,?,?)",
+                      domain_id, std::int64_t{serial}, std::int64_t{at}, std::int64_t{max_ttl});
   if (!r)
     return std::unexpected(r.error());
   // One row per serial would grow without end. Waits are hours to days long: rows older than
@@ -65,10 +66,20 @@ Result<void> Store::record_publication(std::int64_t domain_id, std::uint32_t ser
   return {};
 }
 
+Result<std::uint32_t> Store::max_published_ttl(std::int64_t domain_id) {
+  auto s = impl_->statement(
+      "SELECT COALESCE(MAX(max_ttl), 0) FROM zone_publications WHERE domain_id = ?", domain_id);
+  if (!s)
+    return std::unexpected(s.error());
+  if (sqlite3_step(s->get()) != SQLITE_ROW)
+    return std::unexpected(impl_->error("database"));
+  return static_cast<std::uint32_t>(sqlite3_column_int64(s->get(), 0));
+}
+
 Result<std::optional<UnixTime>> Store::published_since(std::int64_t domain_id,
                                                        std::uint32_t serial) {
-  auto s = impl_->statement("SELECT serial, at FROM zone_publications WHERE domain_id = ?",
-                            domain_id);
+  auto s =
+      impl_->statement("SELECT serial, at FROM zone_publications WHERE domain_id = ?", domain_id);
   if (!s)
     return std::unexpected(s.error());
   std::optional<UnixTime> first;
@@ -195,13 +206,13 @@ Result<std::int64_t> Store::insert_certificate(const CertificateRecord& c) {
 }
 
 Result<void> Store::update_certificate(const CertificateRecord& c) {
-  auto r = impl_->run("UPDATE certificates SET state=?, fullchain_pem=?, key_pem=?, "
-                      "spki_sha256=?, issuer_spki_sha256=?, names=?, not_before=?, not_after=?, "
-                      "wait_serial=NULLIF(?, -1), deployed=?, live_since=NULLIF(?, -1) WHERE id=?",
-                      c.state, c.fullchain_pem, c.key_pem, c.spki_sha256, c.issuer_spki_sha256,
-                      c.names, std::int64_t{c.not_before}, std::int64_t{c.not_after},
-                      or_null(c.wait_serial), std::int64_t{c.deployed},
-                      std::int64_t{c.live_since.value_or(-1)}, c.id);
+  auto r =
+      impl_->run("UPDATE certificates SET state=?, fullchain_pem=?, key_pem=?, "
+                 "spki_sha256=?, issuer_spki_sha256=?, names=?, not_before=?, not_after=?, "
+                 "wait_serial=NULLIF(?, -1), deployed=?, live_since=NULLIF(?, -1) WHERE id=?",
+                 c.state, c.fullchain_pem, c.key_pem, c.spki_sha256, c.issuer_spki_sha256, c.names,
+                 std::int64_t{c.not_before}, std::int64_t{c.not_after}, or_null(c.wait_serial),
+                 std::int64_t{c.deployed}, std::int64_t{c.live_since.value_or(-1)}, c.id);
   if (!r)
     return std::unexpected(r.error());
   if (*r == 0)

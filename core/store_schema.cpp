@@ -161,6 +161,11 @@ ALTER TABLE keys ADD COLUMN ds_state TEXT NOT NULL DEFAULT '';
 ALTER TABLE keys ADD COLUMN ds_seen_at INTEGER;
 UPDATE keys SET ds_state = 'seen', ds_seen_at = created WHERE role = 'ksk' AND state = 'active';
 )sql",
+    // 8: the longest TTL of each zone version served, so that a rollover's waits still cover
+    // what caches took with a TTL since lowered (or a record since deleted).
+    R"sql(
+ALTER TABLE zone_publications ADD COLUMN max_ttl INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 const int kSchemaVersion = static_cast<int>(std::size(kMigrations));

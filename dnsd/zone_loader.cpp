@@ -3,6 +3,7 @@
 #include "core/live_files.hpp"
 #include "signer/zone_source.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -83,6 +84,8 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
                  sz.signatures_reused,
                  0,
                  {}};
+    for (const signer::SignedRrset& set : sz.rrsets)
+      ev.max_ttl = std::max(ev.max_ttl, set.ttl);
     state.name = ev.zone;
     state.version = version;
     state.refresh_at = sz.earliest_expiration - src->policy.sig_refresh;
@@ -116,7 +119,7 @@ Result<void> ZoneLoader::acknowledge(const std::vector<ZoneEvent>& events) {
   for (const ZoneEvent& e : events) {
     if (e.kind != ZoneEvent::Kind::kLoaded && e.kind != ZoneEvent::Kind::kReloaded)
       continue;
-    if (auto r = store_.record_publication(e.domain_id, e.serial, now); !r)
+    if (auto r = store_.record_publication(e.domain_id, e.serial, now, e.max_ttl); !r)
       return r;
   }
   return {};

@@ -152,8 +152,11 @@ public:
       return wait_for_ds(*new_ksk);
     const bool old_active =
         std::ranges::any_of(old, [](const KeyRecord* k) { return k->state != "postsigning"; });
+    auto seen = ds_seen_at(*new_ksk);
+    if (!seen)
+      return wait_for_ds(*new_ksk);
     if (old_active)
-      return after(*new_ksk->ds_seen_at + t_.parent_ds_ttl + kParentPropagation,
+      return after(*seen + t_.parent_ds_ttl + kParentPropagation,
                    "withdraw the old DNSKEYs (" + tags(old) + "); they keep signing a while",
                    move_all(old, "postsigning"), "the old DS to expire from caches");
     return after_served(*old.front(), kPropagation + t_.dnskey_ttl,
@@ -184,10 +187,13 @@ public:
     }
     if (fresh->ds_state == "submit")
       return wait_for_ds(*fresh);
+    auto seen = ds_seen_at(*fresh);
+    if (!seen)
+      return wait_for_ds(*fresh);
     std::vector<KeyRecord> removed;
     for (const KeyRecord* k : old)
       removed.push_back(with_state(*k, "removed", now_));
-    return after(*fresh->ds_seen_at + t_.parent_ds_ttl + kParentPropagation,
+    return after(*seen + t_.parent_ds_ttl + kParentPropagation,
                  "remove the old " + role + " (" + tags(old) + ")", std::move(removed),
                  "the old DS to expire from caches");
   }
@@ -226,7 +232,10 @@ public:
       if (k->role == "zsk" && d_.zsk_lifetime > 0 &&
           now_ + kPropagation + t_.dnskey_ttl >= *k->active_at + d_.zsk_lifetime)
         plan_.start = RolloverKind::kZsk;
-      if (is_sep(*k) && d_.ksk_lifetime > 0 && now_ >= *k->active_at + d_.ksk_lifetime)
+      // A KSK whose DS was never confirmed is not rolled by itself: the rollover would wait
+      // at the parent step for ever, and hold back every ZSK rollover meanwhile.
+      if (is_sep(*k) && k->ds_state == "seen" && d_.ksk_lifetime > 0 &&
+          now_ >= *k->active_at + d_.ksk_lifetime)
         plan_.start = k->role == "csk" ? RolloverKind::kCsk : RolloverKind::kKsk;
     }
     if (!plan_.start) {
@@ -238,7 +247,7 @@ public:
         UnixTime at = 0;
         if (k->role == "zsk" && d_.zsk_lifetime > 0)
           at = *k->active_at + d_.zsk_lifetime - kPropagation - t_.dnskey_ttl;
-        else if (is_sep(*k) && d_.ksk_lifetime > 0)
+        else if (is_sep(*k) && k->ds_state == "seen" && d_.ksk_lifetime > 0)
           at = *k->active_at + d_.ksk_lifetime;
         if (at > 0 && (next == 0 || at < next)) {
           next = at;
@@ -251,11 +260,20 @@ public:
   }
 
 private:
+  // When the admin confirmed the DS of the rollover's new key; nothing when its DS is not
+  // confirmed (a confirmation of an older key withdrew it): the rollover waits for it again.
+  static std::optional<UnixTime> ds_seen_at(const KeyRecord& k) {
+    if (k.ds_state == "seen" && k.ds_seen_at)
+      return *k.ds_seen_at;
+    return std::nullopt;
+  }
+
   Result<void> wait_for_ds(const KeyRecord& k) {
     plan_.waiting.push_back({d_.name.to_string(), "key " + tag(k),
                              "remove the old keys once the parent's DS has changed",
-                             "the admin to add the DS of KSK " + tag(k) +
-                                 " at the registrar and run: moat key ds-seen " +
+                             "the admin to add the DS of " + k.role + " " + tag(k) +
+                                 " at the registrar and, once the parent serves it, run: "
+                                 "moat key ds-seen " +
                                  d_.name.to_string() + " " + tag(k),
                              std::nullopt});
     return {};
@@ -352,6 +370,12 @@ Result<KeyTimings> key_timings(Store& store, const Domain& d) {
   t.max_zone_ttl = std::max({d.soa.ttl, d.dnskey_ttl, d.soa.minimum});
   for (const Rr& rr : *records)
     t.max_zone_ttl = std::max(t.max_zone_ttl, rr.ttl);
+  // A TTL lowered (or a record deleted) since does not shorten what caches hold: the longest
+  // TTL of every version served lately counts too.
+  auto served = store.max_published_ttl(d.id);
+  if (!served)
+    return std::unexpected(served.error());
+  t.max_zone_ttl = std::max(t.max_zone_ttl, *served);
   return t;
 }
 
@@ -366,9 +390,17 @@ Result<KeyPlan> plan_keys(Store& store, const Domain& d, UnixTime now) {
   KeyView view(store, d, std::move(*keys));
   Planner planner(store, d, view, *timings, now, plan);
 
+  // The newest SEP key: a rollover's new key, whose DS must not stay withdrawn.
+  std::int64_t newest_sep = 0;
+  for (const KeyRecord& k : view.all())
+    if (is_sep(k) && is_live(k))
+      newest_sep = std::max(newest_sep, k.id);
   for (const KeyRecord& k : view.all()) {
-    if (is_sep(k) && is_live(k) && k.ds_state == "submit")
+    if (is_sep(k) && is_live(k) &&
+        (k.ds_state == "submit" || (k.ds_state == "withdrawn" && k.id == newest_sep))) {
       plan.ds_to_add.push_back(k);
+      continue;
+    }
     // An old DS may go once it is withdrawn; say so for a month after the key left.
     if (is_sep(k) && k.ds_state == "withdrawn" &&
         (!k.removed_at || now < *k.removed_at + 30 * 86400))
@@ -486,7 +518,7 @@ Result<std::string> confirm_ds(Store& store, const Domain& d, std::uint16_t key_
                 " (moat key list " + d.name.to_string() + ")");
   if (it->ds_state == "seen")
     return fail("the DS of KSK " + std::to_string(key_tag) + " is already confirmed");
-  if (it->ds_state != "submit")
+  if (it->ds_state != "submit" && it->ds_state != "withdrawn")
     return fail("KSK " + std::to_string(key_tag) +
                 " is not ready for its DS yet: adding it now could break validation; "
                 "moat status " +
@@ -498,7 +530,10 @@ Result<std::string> confirm_ds(Store& store, const Domain& d, std::uint16_t key_
   changes.push_back(confirmed);
   std::string withdrawn;
   for (const KeyRecord& k : *keys)
-    if (&k != &*it && is_sep(k) && is_live(k) && (k.ds_state == "seen" || k.ds_state == "submit")) {
+    // Only the keys this one replaces: an older key confirmed late must not withdraw the DS of
+    // the key a rollover is bringing in.
+    if (&k != &*it && k.id < it->id && is_sep(k) && is_live(k) &&
+        (k.ds_state == "seen" || k.ds_state == "submit")) {
       KeyRecord w = k;
       w.ds_state = "withdrawn";
       changes.push_back(w);

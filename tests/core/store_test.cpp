@@ -724,5 +724,18 @@ TEST_F(StoreTest, OldPublicationReportsAreForgottenButOldSerialsStillCountAsServ
   EXPECT_FALSE(*never);
 }
 
+TEST_F(StoreTest, TheLongestTtlServedLatelyIsRemembered) {
+  Store store = create();
+  const auto id = add_domain(store, "example.test.");
+  const UnixTime t0 = 1'700'000'000;
+  EXPECT_EQ(store.max_published_ttl(id), 0u) << "nothing served yet";
+  ASSERT_TRUE(store.record_publication(id, 1, t0, 604800));
+  ASSERT_TRUE(store.record_publication(id, 2, t0 + 60, 3600));
+  EXPECT_EQ(store.max_published_ttl(id), 604800u) << "a lowered TTL does not lower it";
+  // Once the old report is forgotten, so is its TTL.
+  ASSERT_TRUE(store.record_publication(id, 3, t0 + Store::kPublicationHistory + 120, 3600));
+  EXPECT_EQ(store.max_published_ttl(id), 3600u);
+}
+
 } // namespace
 } // namespace moat

@@ -582,9 +582,14 @@ class Sim:
                 ds = (int(d["key_tag"]), int(d["algorithm"]), int(d["digest_type"]),
                       d["digest"].upper())
                 current = self.parent_set()
-                if r["action"] == "add":
+                if r["action"] in ("add", "replace"):
+                    # "replace" comes with an algorithm rollover: the new algorithm's DS, and
+                    # none of the old algorithm's, as the status line says.
+                    if r["action"] == "replace" and any(x[1] == ds[1] for x in current):
+                        self.fail("moat status", "a DS replacement asked within one algorithm",
+                                  json.dumps(r))
                     if ds not in current:
-                        if current and all(x[1] != ds[1] for x in current):
+                        if r["action"] == "replace":
                             self.set_parent({ds}, f"REPLACES its DS set by the DS of {ds[0]} "
                                             f"(new algorithm {ds[1]})")
                         else:

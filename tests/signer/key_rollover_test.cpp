@@ -77,9 +77,12 @@ protected:
       out[k.key_tag] = k.state;
     return out;
   }
+  // What moat-dnsd reports after serving the current serial, with that version's longest TTL.
   void serve(UnixTime at) {
     const Domain d = domain();
-    ASSERT_TRUE(store().record_publication(d.id, d.serial, at));
+    auto t = key_timings(store(), d);
+    ASSERT_TRUE(t);
+    ASSERT_TRUE(store().record_publication(d.id, d.serial, at, t->max_zone_ttl));
   }
   std::vector<std::string> tick(UnixTime at) {
     auto r = tick_keys(store(), at, "test");
@@ -224,6 +227,70 @@ TEST_F(KeyRolloverTest, ZskPrePublicationWaitsForServingAndTtls) {
   const KeyRecord& old = key(keys(), old_zsk);
   EXPECT_EQ(old.retired_at, ready);
   EXPECT_EQ(old.removed_at, gone);
+}
+
+TEST_F(KeyRolloverTest, ALoweredTtlDoesNotShortenTheWaitForWhatCachesHold) {
+  // A TXT with a week's TTL is served, signed by the old ZSK.
+  Rr txt{*Name::parse("long.example.test."), rrtype::TXT, 7 * 86400, {3, 'a', 'b', 'c'}};
+  ASSERT_TRUE(store().insert_record(domain().id, txt));
+  ASSERT_TRUE(store().touch_domain(domain().id, kT0 + 10));
+  serve(kT0 + 10);
+  const std::uint16_t old_zsk = newest("zsk");
+  UnixTime t = kT0 + kDay;
+  ASSERT_TRUE(start_rollover(store(), domain(), RolloverKind::kZsk, std::nullopt, t, "test"));
+  serve(t);
+  const UnixTime active = t + 3600 + kPropagation;
+  ASSERT_EQ(tick(active).size(), 1u);
+  serve(active);
+  // The admin deletes the record a minute later: caches still hold it, signed by the old ZSK.
+  ASSERT_TRUE(store().delete_records(domain().id, txt.owner, rrtype::TXT, nullptr));
+  ASSERT_TRUE(store().touch_domain(domain().id, active + 60));
+  serve(active + 60);
+  EXPECT_TRUE(tick(active + 2 * 3600 + kPropagation).empty()) << "not after the new max TTL";
+  EXPECT_TRUE(tick(active + 7 * 86400 + kPropagation - 1).empty());
+  EXPECT_EQ(tick(active + 7 * 86400 + kPropagation).size(), 1u);
+  EXPECT_EQ(states()[old_zsk], "removed");
+}
+
+TEST_F(KeyRolloverTest, ConfirmingTheOldDsLateDoesNotWithdrawTheNewOne) {
+  // The domain's KSK was never confirmed at the parent.
+  KeyRecord first = key(keys(), newest("ksk"));
+  first.ds_state = "submit";
+  ASSERT_TRUE(store().update_key_state(first));
+  UnixTime t = kT0 + kDay;
+  ASSERT_TRUE(start_rollover(store(), domain(), RolloverKind::kKsk, std::nullopt, t, "test"));
+  const std::uint16_t fresh = newest("ksk");
+  serve(t);
+  ASSERT_EQ(tick(t + 3600 + kPropagation).size(), 1u); // the new DS is asked for
+  // Now the admin confirms the old key's DS: the new key's DS stays wanted.
+  ASSERT_TRUE(confirm_ds(store(), domain(), first.key_tag, t + 2 * 3600, "test"));
+  EXPECT_EQ(key(keys(), fresh).ds_state, "submit");
+  auto plan = plan_keys(store(), domain(), t + 30 * kDay);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->ds_to_add.size(), 1u);
+  EXPECT_EQ(plan->ds_to_add.front().key_tag, fresh);
+  EXPECT_TRUE(tick(t + 30 * kDay).empty()) << "the old key stays until the new DS is seen";
+  ASSERT_TRUE(confirm_ds(store(), domain(), fresh, t + 30 * kDay, "test"));
+  EXPECT_EQ(key(keys(), first.key_tag).ds_state, "withdrawn");
+  EXPECT_EQ(tick(t + 31 * kDay + kParentPropagation).size(), 1u);
+  EXPECT_EQ(states()[first.key_tag], "removed");
+}
+
+TEST_F(KeyRolloverTest, AKskWhoseDsWasNeverConfirmedIsNotRolledByItsLifetime) {
+  Domain d = domain();
+  d.ksk_lifetime = 30 * kDay;
+  ASSERT_TRUE(store().update_domain(d));
+  KeyRecord ksk = key(keys(), newest("ksk"));
+  ksk.ds_state = "submit";
+  ASSERT_TRUE(store().update_key_state(ksk));
+  auto plan = plan_keys(store(), domain(), kT0 + 40 * kDay);
+  ASSERT_TRUE(plan);
+  EXPECT_FALSE(plan->start) << "it would wait at the parent step for ever";
+  ksk.ds_state = "seen";
+  ASSERT_TRUE(store().update_key_state(ksk));
+  plan = plan_keys(store(), domain(), kT0 + 40 * kDay);
+  ASSERT_TRUE(plan && plan->start);
+  EXPECT_EQ(*plan->start, RolloverKind::kKsk);
 }
 
 TEST_F(KeyRolloverTest, KskRolloverAsksForTheDsAndWaitsForTheAdmin) {
