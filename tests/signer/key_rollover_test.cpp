@@ -65,7 +65,7 @@ protected:
   Store& store() { return *store_; }
   Domain domain() { return **store().find_domain(*Name::parse("example.test.")); }
   std::vector<KeyRecord> keys() { return *store().keys(domain().id); }
-  const KeyRecord& key(const std::vector<KeyRecord>& ks, std::uint16_t tag) {
+  KeyRecord key(const std::vector<KeyRecord>& ks, std::uint16_t tag) {
     for (const KeyRecord& k : ks)
       if (k.key_tag == tag)
         return k;
