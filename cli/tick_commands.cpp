@@ -68,8 +68,6 @@ void run_status(const Context& ctx, const std::string& domain_text) {
   const UnixTime now = ctx.clock->now();
   std::vector<Domain> domains = unwrap(store.list_domains());
   auto steps = unwrap(pending_steps(store, now));
-  for (PendingStep& s : unwrap(signer::pending_key_steps(store, now)))
-    steps.push_back(std::move(s));
   if (!domain_text.empty()) {
     const Domain d = require_domain(store, parse_domain_name(domain_text));
     domains = {d};
@@ -77,8 +75,13 @@ void run_status(const Context& ctx, const std::string& domain_text) {
   }
   std::vector<RegistrarAction> registrar;
   std::vector<PendingStep> scheduled;
+  std::vector<std::string> rollovers; // per domain, for its keys: line
   for (const Domain& d : domains) {
-    signer::KeyPlan plan = unwrap(signer::plan_keys(store, d, now));
+    // One plan per domain gives its key steps, registrar actions and next rollover.
+    const signer::KeyPlan plan = unwrap(signer::plan_keys(store, d, now));
+    for (PendingStep& s : signer::key_steps(d, plan, now))
+      steps.push_back(std::move(s));
+    rollovers.push_back(plan.rollover);
     // In an algorithm rollover the old algorithm's DS must go with the change: a strict
     // validator wants every algorithm of the DS RRset in the DNSKEY RRset (RFC 6840 §5.11).
     for (const KeyRecord& k : plan.ds_to_add)
@@ -107,14 +110,14 @@ void run_status(const Context& ctx, const std::string& domain_text) {
     print_json({{"pending", arr}, {"registrar", reg}, {"scheduled", next}});
     return;
   }
-  for (const Domain& d : domains) {
+  for (std::size_t i = 0; i < domains.size(); ++i) {
+    const Domain& d = domains[i];
     auto pub = unwrap(store.latest_publication(d.id));
     print_line(d.name.to_string() + " serial " + std::to_string(d.serial) +
                (pub ? ", moat-dnsd serves serial " + std::to_string(pub->serial) + " since " +
                           iso8601(pub->at)
                     : ", not served by moat-dnsd yet"));
-    print_line("keys: " + keys_summary(d, unwrap(store.keys(d.id)),
-                                       unwrap(signer::plan_keys(store, d, now)).rollover));
+    print_line("keys: " + keys_summary(d, unwrap(store.keys(d.id)), rollovers[i]));
   }
   for (const auto& r : registrar) {
     const std::string confirm =

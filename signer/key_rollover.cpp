@@ -51,13 +51,6 @@ private:
   std::vector<KeyRecord> keys_;
 };
 
-// One planned step: `keys` move to their new states once `wait` has passed since `from` (the
-// first key's current state was served), or at once when `wait` is 0 and `from` is null.
-struct Step {
-  std::string what;
-  std::vector<KeyRecord> changes;
-};
-
 KeyRecord with_state(const KeyRecord& k, const char* state, UnixTime now) {
   KeyRecord out = k;
   out.state = state;
@@ -84,9 +77,8 @@ KeyRecord with_state(const KeyRecord& k, const char* state, UnixTime now) {
 
 class Planner {
 public:
-  Planner(Store& store, const Domain& d, const KeyView& view, const KeyTimings& t, UnixTime now,
-          KeyPlan& plan)
-      : store_(store), d_(d), view_(view), t_(t), now_(now), plan_(plan) {}
+  Planner(const Domain& d, const KeyView& view, const KeyTimings& t, UnixTime now, KeyPlan& plan)
+      : d_(d), view_(view), t_(t), now_(now), plan_(plan) {}
 
   // The step `what` (moving `changes`) is due once `wait` seconds have passed since `key`'s
   // current state was served; otherwise it is recorded as waiting.
@@ -279,7 +271,6 @@ private:
     return {};
   }
 
-  Store& store_;
   const Domain& d_;
   const KeyView& view_;
   const KeyTimings& t_;
@@ -388,7 +379,7 @@ Result<KeyPlan> plan_keys(Store& store, const Domain& d, UnixTime now) {
     return std::unexpected(timings.error());
   KeyPlan plan;
   KeyView view(store, d, std::move(*keys));
-  Planner planner(store, d, view, *timings, now, plan);
+  Planner planner(d, view, *timings, now, plan);
 
   // The newest SEP key: a rollover's new key, whose DS must not stay withdrawn.
   std::int64_t newest_sep = 0;
@@ -588,20 +579,10 @@ Result<std::vector<std::string>> tick_keys(Store& store, UnixTime now, std::stri
   return done;
 }
 
-Result<std::vector<PendingStep>> pending_key_steps(Store& store, UnixTime now) {
-  std::vector<PendingStep> out;
-  auto domains = store.list_domains();
-  if (!domains)
-    return std::unexpected(domains.error());
-  for (const Domain& d : *domains) {
-    auto plan = plan_keys(store, d, now);
-    if (!plan)
-      return std::unexpected(plan.error());
-    if (!plan->changes.empty())
-      out.push_back({d.name.to_string(), "keys", plan->due, "moat tick", now});
-    for (PendingStep& s : plan->waiting)
-      out.push_back(std::move(s));
-  }
+std::vector<PendingStep> key_steps(const Domain& d, const KeyPlan& plan, UnixTime now) {
+  std::vector<PendingStep> out = plan.waiting;
+  if (!plan.changes.empty())
+    out.insert(out.begin(), {d.name.to_string(), "keys", plan.due, "moat tick", now});
   return out;
 }
 

@@ -105,7 +105,8 @@ struct KeyPlan {
 [[nodiscard]] Result<std::vector<std::string>> tick_keys(Store& store, UnixTime now,
                                                          std::string_view actor);
 
-/// What waits in every domain's key rollovers, for `moat status`.
-[[nodiscard]] Result<std::vector<PendingStep>> pending_key_steps(Store& store, UnixTime now);
+/// The steps of `plan` (of domain `d`) for `moat status`: the one due now, or what waits.
+[[nodiscard]] std::vector<PendingStep> key_steps(const Domain& d, const KeyPlan& plan,
+                                                 UnixTime now);
 
 } // namespace moat::signer
