@@ -26,6 +26,8 @@ void add_key_commands(CLI::App& app, Context& ctx);
 void add_mail_commands(CLI::App& app, Context& ctx);
 /// `policy set|show|del` and `tlsrpt set|del`.
 void add_policy_commands(CLI::App& app, Context& ctx);
+/// `tsig add|list|del` and `secondary add|list|del`.
+void add_transfer_commands(CLI::App& app, Context& ctx);
 /// `tick` and `status`.
 void add_tick_commands(CLI::App& app, Context& ctx);
 

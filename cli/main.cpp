@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   moat::cli::add_key_commands(app, ctx);
   moat::cli::add_mail_commands(app, ctx);
   moat::cli::add_policy_commands(app, ctx);
+  moat::cli::add_transfer_commands(app, ctx);
   moat::cli::add_tick_commands(app, ctx);
 
   try {

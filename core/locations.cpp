@@ -44,6 +44,30 @@ Result<ListenAddress> parse_listen_address(std::string_view text) {
   return a;
 }
 
+Result<ListenAddress> parse_peer_address(std::string_view text, std::uint16_t default_port) {
+  std::string with_port(text);
+  const bool bare_v6 = !text.starts_with("[") && text.find(':') != text.rfind(':');
+  if (bare_v6)
+    with_port = "[" + with_port + "]:" + std::to_string(default_port);
+  else if (!text.starts_with("[") && text.find(':') == std::string_view::npos)
+    with_port += ":" + std::to_string(default_port);
+  auto a = parse_listen_address(with_port);
+  if (!a)
+    return fail("bad address '" + std::string(text) + "' (ADDR, ADDR:PORT, ADDR6 or [ADDR6]:PORT)");
+  char buf[INET6_ADDRSTRLEN] = {};
+  in6_addr v6;
+  in_addr v4;
+  if (a->ipv6) {
+    inet_pton(AF_INET6, a->host.c_str(), &v6);
+    inet_ntop(AF_INET6, &v6, buf, sizeof buf);
+  } else {
+    inet_pton(AF_INET, a->host.c_str(), &v4);
+    inet_ntop(AF_INET, &v4, buf, sizeof buf);
+  }
+  a->host = buf;
+  return a;
+}
+
 Result<std::vector<ListenAddress>>
 parse_listen_addresses(const std::vector<std::string>& texts,
                        const std::vector<std::string>& defaults) {

@@ -23,6 +23,12 @@ struct ListenAddress {
 /// is ambiguous) and a port from 1 to 65535.
 [[nodiscard]] Result<ListenAddress> parse_listen_address(std::string_view text);
 
+/// A peer's address as an operator types it: ADDR, ADDR:PORT, ADDR6 or [ADDR6]:PORT, the port
+/// `default_port` when not given. The host comes back in canonical form (inet_ntop), so that
+/// two spellings of one address compare equal.
+[[nodiscard]] Result<ListenAddress> parse_peer_address(std::string_view text,
+                                                       std::uint16_t default_port);
+
 /// Every one of `texts`, or of `defaults` when `texts` is empty.
 [[nodiscard]] Result<std::vector<ListenAddress>>
 parse_listen_addresses(const std::vector<std::string>& texts,

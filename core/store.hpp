@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "core/name.hpp"
 #include "core/rr.hpp"
+#include "core/tsig_key.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -22,6 +23,16 @@ struct SoaFields {
   std::uint32_t expire = 1209600;
   std::uint32_t minimum = 300;      ///< negative-caching TTL (RFC 2308)
   std::uint32_t ttl = 3600;         ///< TTL of the SOA record itself
+};
+
+/// A server that copies a domain's zone from moat by AXFR/IXFR and is sent NOTIFY.
+struct Secondary {
+  std::int64_t id = 0;
+  std::int64_t domain_id = 0;
+  std::string address;              ///< IP address literal: transfers are allowed from it
+  std::uint16_t port = 53;          ///< where NOTIFY goes
+  std::optional<Name> tsig_key;     ///< transfers and NOTIFY are signed with it when set
+  std::int64_t created = 0;
 };
 
 /// A domain (zone) and its signing settings.
@@ -266,6 +277,17 @@ public:
   [[nodiscard]] Result<std::optional<std::string>> tlsrpt_rua(std::int64_t domain_id);
   [[nodiscard]] Result<void> put_tlsrpt_rua(std::int64_t domain_id, const std::string& rua);
   [[nodiscard]] Result<void> delete_tlsrpt(std::int64_t domain_id);
+
+  // TSIG keys and secondaries (zone transfers).
+  [[nodiscard]] Result<std::vector<TsigKey>> tsig_keys();
+  [[nodiscard]] Result<std::optional<TsigKey>> find_tsig_key(const Name& name);
+  [[nodiscard]] Result<void> insert_tsig_key(const TsigKey& k);
+  /// Returns how many went (0 or 1). Fails while a secondary still uses the key.
+  [[nodiscard]] Result<int> delete_tsig_key(const Name& name);
+  [[nodiscard]] Result<std::vector<Secondary>> secondaries(std::int64_t domain_id);
+  [[nodiscard]] Result<std::int64_t> insert_secondary(const Secondary& s);
+  /// Returns how many went (0 or 1).
+  [[nodiscard]] Result<int> delete_secondary(std::int64_t domain_id, const std::string& address);
 
   /// Appends to the audit log.
   [[nodiscard]] Result<void> audit(UnixTime at, std::string_view actor, std::string_view action,

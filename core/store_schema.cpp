@@ -166,6 +166,25 @@ UPDATE keys SET ds_state = 'seen', ds_seen_at = created WHERE role = 'ksk' AND s
     R"sql(
 ALTER TABLE zone_publications ADD COLUMN max_ttl INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 9: zone transfers. TSIG keys by name (RFC 8945), and per domain the secondaries allowed
+    // to transfer the zone and sent NOTIFY (RFC 5936, 1995, 1996). A key in use cannot go.
+    R"sql(
+CREATE TABLE tsig_keys (
+  name      TEXT PRIMARY KEY,                 -- lower case, absolute (xfr-key.)
+  algorithm TEXT NOT NULL,                    -- hmac-sha256, ...
+  secret    BLOB NOT NULL,
+  created   INTEGER NOT NULL
+);
+CREATE TABLE secondaries (
+  id        INTEGER PRIMARY KEY,
+  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+  address   TEXT NOT NULL,                    -- IP address literal
+  port      INTEGER NOT NULL,
+  tsig_key  TEXT REFERENCES tsig_keys(name),
+  created   INTEGER NOT NULL,
+  UNIQUE (domain_id, address)
+);
+)sql",
 };
 
 const int kSchemaVersion = static_cast<int>(std::size(kMigrations));
