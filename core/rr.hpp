@@ -16,8 +16,8 @@ namespace rrtype {
 inline constexpr std::uint16_t A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, MX = 15, TXT = 16,
                                AAAA = 28, SRV = 33, DNAME = 39, OPT = 41, DS = 43, RRSIG = 46,
                                NSEC = 47, DNSKEY = 48, NSEC3 = 50, NSEC3PARAM = 51, TLSA = 52,
-                               CDS = 59, CDNSKEY = 60, CAA = 257, IXFR = 251, AXFR = 252,
-                               ANY = 255;
+                               CDS = 59, CDNSKEY = 60, CAA = 257, TKEY = 249, TSIG = 250,
+                               IXFR = 251, AXFR = 252, ANY = 255;
 } // namespace rrtype
 
 inline constexpr std::uint16_t kClassIN = 1;
@@ -47,8 +47,8 @@ struct Rr {
 
 /// Parses the RDATA of `type` from presentation format ("10 mail.example.test." for MX).
 /// Relative names inside it are completed with `origin`.
-[[nodiscard]] Result<std::vector<std::uint8_t>> parse_rdata(std::uint16_t type, std::string_view text,
-                                                           const Name& origin);
+[[nodiscard]] Result<std::vector<std::uint8_t>>
+parse_rdata(std::uint16_t type, std::string_view text, const Name& origin);
 /// RDATA in presentation format.
 [[nodiscard]] std::string rdata_to_string(std::uint16_t type, std::span<const std::uint8_t> rdata);
 /// A whole record as one master-file line: "owner TTL IN TYPE rdata".

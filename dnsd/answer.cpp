@@ -301,14 +301,18 @@ bool write_rrset(ResponseWriter& w, Section section, const Item& item, bool dnss
 } // namespace
 
 std::size_t answer(std::span<const std::uint8_t> request, const Snapshot& snapshot, bool over_tcp,
-                   std::span<std::uint8_t> out) {
+                   std::span<std::uint8_t> out, std::size_t reserve) {
   Parsed parsed = parse_query(request);
   if (parsed.verdict == Verdict::kDrop)
     return 0;
   const Query& q = parsed.query;
+  if (q.tsig ||
+      (parsed.verdict == Verdict::kAnswer && (q.qtype == rrtype::AXFR || q.qtype == rrtype::IXFR)))
+    return kNotAnswered;
   std::size_t limit = kMaxResponse;
   if (!over_tcp)
     limit = q.has_edns ? std::min<std::size_t>(q.udp_size, kEdnsBufferSize) : 512;
+  limit -= std::min(limit - kHeaderSize, reserve);
   ResponseWriter w(out, limit);
 
   auto finish = [&](std::uint16_t rc) {
@@ -323,7 +327,7 @@ std::size_t answer(std::span<const std::uint8_t> request, const Snapshot& snapsh
     w.start(q, parsed.error_rcode, false);
     return finish(parsed.error_rcode);
   }
-  if (q.qclass != kClassIN || q.qtype == rrtype::AXFR || q.qtype == rrtype::IXFR) {
+  if (q.qclass != kClassIN) {
     w.start(q, rcode::kRefused, false);
     return finish(rcode::kRefused);
   }
@@ -348,8 +352,8 @@ std::size_t answer(std::span<const std::uint8_t> request, const Snapshot& snapsh
     fits = fits && write_rrset(w, Section::kAnswer, i, q.dnssec_ok, i.set->ttl);
   for (const Item& i : r.authority) {
     // RFC 2308 §3: the SOA of a negative answer carries the negative-caching TTL.
-    std::uint32_t ttl = (i.set == zone->soa && r.negative) ? soa_negative_ttl(*zone->soa)
-                                                           : i.set->ttl;
+    std::uint32_t ttl =
+        (i.set == zone->soa && r.negative) ? soa_negative_ttl(*zone->soa) : i.set->ttl;
     fits = fits && write_rrset(w, Section::kAuthority, i, q.dnssec_ok, ttl);
   }
   if (!fits) {

@@ -2,6 +2,7 @@
 #include "core/clock.hpp"
 #include "core/locations.hpp"
 #include "core/store.hpp"
+#include "dnsd/notifier.hpp"
 #include "dnsd/server.hpp"
 #include "dnsd/snapshot_holder.hpp"
 #include "dnsd/zone_loader.hpp"
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
   // report waits until the sockets are bound and the workers run.
   bool serving = false;
   std::vector<moat::dnsd::ZoneEvent> unreported;
+  std::unique_ptr<moat::dnsd::Notifier> notifier; // once serving: secondaries ask at once
   auto load = [&] {
     std::vector<moat::dnsd::ZoneEvent> events;
     auto snap = loader.poll(events);
@@ -96,8 +98,11 @@ int main(int argc, char** argv) {
       log->error("cannot read {}: {}", db, snap.error().message);
       return;
     }
-    if (*snap)
+    if (*snap) {
       holder.publish(*snap);
+      if (notifier)
+        notifier->published(*snap);
+    }
     if (!serving) {
       unreported.insert(unreported.end(), events.begin(), events.end());
       return;
@@ -108,13 +113,15 @@ int main(int argc, char** argv) {
   };
   load(); // serve signed zones from the first answer on
 
-  moat::dnsd::Server server(holder, {.udp_workers = workers}, log);
+  moat::dnsd::Server server(holder, {.udp_workers = workers, .clock = moat::system_clock()}, log);
   if (auto r = server.bind(*addresses); !r) {
     log->error("{}", r.error().message);
     return 1;
   }
   server.start();
   serving = true;
+  notifier = std::make_unique<moat::dnsd::Notifier>(moat::system_clock(), log);
+  notifier->published(holder.current());
   if (auto r = loader.acknowledge(unreported); !r)
     log->error("cannot record what is served in {}: {}", db, r.error().message);
   unreported.clear();

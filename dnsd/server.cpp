@@ -1,6 +1,7 @@
 #include "dnsd/server.hpp"
 
 #include "dnsd/answer.hpp"
+#include "dnsd/transfer.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -124,6 +125,22 @@ bool write_full(int fd, const std::uint8_t* p, std::size_t n, int timeout_ms) {
   return true;
 }
 
+Peer peer_of(const sockaddr_storage& ss) {
+  char text[INET6_ADDRSTRLEN] = {};
+  Peer p;
+  if (ss.ss_family == AF_INET6) {
+    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &s6->sin6_addr, text, sizeof text);
+    p.port = ntohs(s6->sin6_port);
+  } else {
+    const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &s4->sin_addr, text, sizeof text);
+    p.port = ntohs(s4->sin_port);
+  }
+  p.address = text;
+  return p;
+}
+
 } // namespace
 
 struct Server::Impl {
@@ -133,6 +150,7 @@ struct Server::Impl {
   std::vector<Fd> udp, tcp;
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
+  TransferLimits transfers;
 
   struct Connection {
     std::thread thread;
@@ -167,14 +185,31 @@ struct Server::Impl {
                              reinterpret_cast<sockaddr*>(&peer), &plen);
       if (n <= 0)
         continue;
-      std::size_t len =
-          answer({in.data(), static_cast<std::size_t>(n)}, reader.get(), false, out);
+      std::span<const std::uint8_t> request(in.data(), static_cast<std::size_t>(n));
+      std::size_t len = answer(request, reader.get(), false, out);
+      if (len == kNotAnswered) {
+        serve_slowly(request, reader.get(), peer_of(peer), false, [&](auto message) {
+          ::sendto(fd, message.data(), message.size(), MSG_DONTWAIT,
+                   reinterpret_cast<sockaddr*>(&peer), plen);
+          return true;
+        });
+        continue;
+      }
       if (len > 0)
         ::sendto(fd, out.data(), len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&peer), plen);
     }
   }
 
-  void tcp_connection(Fd fd, std::shared_ptr<std::atomic<bool>> done) {
+  // Transfers and signed requests: rare, and free to allocate, take the clock and log.
+  void serve_slowly(std::span<const std::uint8_t> request, const Snapshot& snapshot,
+                    const Peer& peer, bool over_tcp, const SendMessage& send) {
+    const UnixTime now = options.clock ? options.clock->now() : std::time(nullptr);
+    RequestOutcome o = serve_request(request, snapshot, peer, over_tcp, now, transfers, send);
+    if (!o.summary.empty())
+      log->log(o.refused ? spdlog::level::warn : spdlog::level::info, "{}", o.summary);
+  }
+
+  void tcp_connection(Fd fd, Peer peer, std::shared_ptr<std::atomic<bool>> done) {
     SnapshotHolder::Reader reader(holder);
     std::vector<std::uint8_t> in(65535), out(kMaxResponse + 2);
     for (std::size_t q = 0; q < options.tcp_queries_per_connection; ++q) {
@@ -184,8 +219,21 @@ struct Server::Impl {
       std::size_t len = (std::size_t{lenbuf[0]} << 8) | lenbuf[1];
       if (len == 0 || !read_full(fd.get(), in.data(), len, options.tcp_idle_timeout_ms, stopping))
         break;
-      std::size_t n = answer({in.data(), len}, reader.get(), true,
-                             std::span<std::uint8_t>(out).subspan(2));
+      std::span<const std::uint8_t> request(in.data(), len);
+      std::size_t n = answer(request, reader.get(), true, std::span<std::uint8_t>(out).subspan(2));
+      if (n == kNotAnswered) {
+        bool alive = true;
+        serve_slowly(request, reader.get(), peer, true, [&](auto message) {
+          std::uint8_t prefix[2] = {static_cast<std::uint8_t>(message.size() >> 8),
+                                    static_cast<std::uint8_t>(message.size())};
+          alive = alive && write_full(fd.get(), prefix, 2, options.tcp_idle_timeout_ms) &&
+                  write_full(fd.get(), message.data(), message.size(), options.tcp_idle_timeout_ms);
+          return alive;
+        });
+        if (!alive)
+          break;
+        continue;
+      }
       if (n == 0)
         break; // nothing sensible to say: a response or a runt; hang up
       out[0] = static_cast<std::uint8_t>(n >> 8);
@@ -203,7 +251,9 @@ struct Server::Impl {
       pollfd pfd{lfd, POLLIN, 0};
       if (::poll(&pfd, 1, kPollMs) <= 0)
         continue;
-      Fd fd(::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC));
+      sockaddr_storage peer{};
+      socklen_t plen = sizeof peer;
+      Fd fd(::accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_CLOEXEC));
       if (fd.get() < 0) {
         if (errno == EMFILE || errno == ENFILE) // out of descriptors: back off, stay alive
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -215,17 +265,20 @@ struct Server::Impl {
         continue; // refused by closing; Fd's destructor does it
       ++live_connections;
       auto done = std::make_shared<std::atomic<bool>>(false);
-      connections.push_back({std::thread([this, f = std::move(fd), done]() mutable {
-                               tcp_connection(std::move(f), done);
-                             }),
-                             done});
+      connections.push_back(
+          {std::thread([this, f = std::move(fd), p = peer_of(peer), done]() mutable {
+             tcp_connection(std::move(f), std::move(p), done);
+           }),
+           done});
     }
   }
 };
 
 Server::Server(const SnapshotHolder& holder, ServerOptions options,
                std::shared_ptr<spdlog::logger> log)
-    : impl_(std::make_unique<Impl>(holder, options, std::move(log))) {}
+    : impl_(std::make_unique<Impl>(holder, options, std::move(log))) {
+  impl_->transfers.max_running = options.max_transfers;
+}
 
 Server::~Server() { stop(); }
 

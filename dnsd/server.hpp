@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/locations.hpp"
 #include "dnsd/snapshot_holder.hpp"
@@ -18,13 +19,15 @@ namespace moat::dnsd {
 
 using moat::ListenAddress;
 
-
 /// Tunables of the network side.
 struct ServerOptions {
-  std::size_t udp_workers = 1;        ///< threads (each with its own SO_REUSEPORT socket)
+  std::size_t udp_workers = 1; ///< threads (each with its own SO_REUSEPORT socket)
   std::size_t max_tcp_connections = 128;
-  int tcp_idle_timeout_ms = 10000;    ///< close a TCP client silent for this long
+  int tcp_idle_timeout_ms = 10000; ///< close a TCP client silent for this long
   std::size_t tcp_queries_per_connection = 1000;
+  int max_transfers = 10; ///< zone transfers at once; more get SERVFAIL
+  /// The time TSIG checks and signs with; the system clock when null.
+  std::shared_ptr<Clock> clock;
 };
 
 /// UDP and TCP listeners answering from the published snapshot.

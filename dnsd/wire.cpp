@@ -44,6 +44,62 @@ std::size_t skip_name(std::span<const std::uint8_t> p, std::size_t pos) {
   return 0;
 }
 
+// Reads a possibly compressed name at `pos` into `out`; returns the offset after it, or 0 when
+// malformed. Pointers must go backwards, at most 16 of them.
+std::size_t read_name(std::span<const std::uint8_t> p, std::size_t pos, Name& out) {
+  const std::size_t end = skip_name(p, pos);
+  if (end == 0)
+    return 0;
+  std::vector<std::uint8_t> wire;
+  while (true) {
+    std::uint8_t len = p[pos];
+    if ((len & 0xc0) == 0xc0) {
+      pos = static_cast<std::size_t>((len & 0x3f) << 8) | p[pos + 1];
+      continue;
+    }
+    wire.insert(wire.end(), p.begin() + static_cast<std::ptrdiff_t>(pos),
+                p.begin() + static_cast<std::ptrdiff_t>(pos + len + 1));
+    if (len == 0)
+      break;
+    pos += len + 1;
+  }
+  auto name = Name::from_wire(wire);
+  if (!name)
+    return 0;
+  out = std::move(*name);
+  return end;
+}
+
+std::uint32_t get32(std::span<const std::uint8_t> p, std::size_t at) {
+  return (std::uint32_t{get16(p, at)} << 16) | get16(p, at + 2);
+}
+
+// The RDATA of a TSIG record (RFC 8945 §4.2) at [pos, end); false when it is malformed.
+bool parse_tsig_rdata(std::span<const std::uint8_t> p, std::size_t pos, std::size_t end,
+                      TsigRecord& t) {
+  pos = read_name(p.first(end), pos, t.algorithm);
+  if (pos == 0 || pos + 10 > end)
+    return false;
+  t.time_signed = (std::uint64_t{get16(p, pos)} << 32) | get32(p, pos + 2);
+  t.fudge = get16(p, pos + 6);
+  const std::size_t mac_size = get16(p, pos + 8);
+  pos += 10;
+  if (pos + mac_size + 6 > end)
+    return false;
+  t.mac.assign(p.begin() + static_cast<std::ptrdiff_t>(pos),
+               p.begin() + static_cast<std::ptrdiff_t>(pos + mac_size));
+  pos += mac_size;
+  t.original_id = get16(p, pos);
+  t.error = get16(p, pos + 2);
+  const std::size_t other_len = get16(p, pos + 4);
+  pos += 6;
+  if (pos + other_len != end)
+    return false;
+  t.other.assign(p.begin() + static_cast<std::ptrdiff_t>(pos),
+                 p.begin() + static_cast<std::ptrdiff_t>(end));
+  return true;
+}
+
 } // namespace
 
 Parsed parse_query(std::span<const std::uint8_t> p) {
@@ -86,11 +142,29 @@ Parsed parse_query(std::span<const std::uint8_t> p) {
     out.error_rcode = rcode::kNotImp;
     return out;
   }
-  if (qdcount != 1 || ancount != 0 || nscount != 0)
+  // An IXFR carries the requester's SOA in the authority section (RFC 1995 §3); nothing else
+  // has records there or in the answer section.
+  const bool ixfr = q.has_question && q.qtype == rrtype::IXFR;
+  if (qdcount != 1 || ancount != 0 || nscount != (ixfr ? 1 : 0))
     return out;
+  if (ixfr) {
+    pos = skip_name(p, pos);
+    if (pos == 0 || pos + 10 > p.size() || get16(p, pos) != rrtype::SOA)
+      return out;
+    const std::size_t rdlen = get16(p, pos + 8);
+    const std::size_t rdata = pos + 10, end = rdata + rdlen;
+    if (end > p.size())
+      return out;
+    std::size_t r = skip_name(p.first(end), rdata); // MNAME
+    r = r == 0 ? 0 : skip_name(p.first(end), r);    // RNAME
+    if (r == 0 || r + 20 != end)
+      return out;
+    q.ixfr_serial = get32(p, r);
+    pos = end;
+  }
 
-  // Additional section: at most one OPT, owned by the root (RFC 6891 §6.1.1). Other records
-  // (TSIG, cookies in future) are skipped here.
+  // Additional section: at most one OPT, owned by the root (RFC 6891 §6.1.1), and at most one
+  // TSIG, the very last record (RFC 8945 §5.1). Other records are skipped.
   bool seen_opt = false;
   for (std::uint16_t n = 0; n < arcount; ++n) {
     const std::size_t owner_at = pos;
@@ -106,6 +180,14 @@ Parsed parse_query(std::span<const std::uint8_t> p) {
     pos += 10;
     if (pos + rdlen > p.size())
       return out;
+    if (type == rrtype::TSIG) {
+      TsigRecord t;
+      t.offset = owner_at;
+      if (n + 1 != arcount || klass != kClassAny || read_name(p, owner_at, t.key) == 0 ||
+          !parse_tsig_rdata(p, pos, pos + rdlen, t))
+        return out;
+      q.tsig = std::move(t);
+    }
     if (type == rrtype::OPT) {
       if (seen_opt || p[owner_at] != 0)
         return out;
@@ -138,6 +220,41 @@ Parsed parse_query(std::span<const std::uint8_t> p) {
   out.verdict = Verdict::kAnswer;
   out.error_rcode = rcode::kNoError;
   return out;
+}
+
+std::optional<TsigRecord> find_tsig(std::span<const std::uint8_t> p) {
+  if (p.size() < kHeaderSize)
+    return std::nullopt;
+  const std::size_t qdcount = get16(p, 4);
+  const std::size_t records = std::size_t{get16(p, 6)} + get16(p, 8) + get16(p, 10);
+  std::size_t pos = kHeaderSize;
+  for (std::size_t i = 0; i < qdcount; ++i) {
+    pos = skip_name(p, pos);
+    if (pos == 0 || pos + 4 > p.size())
+      return std::nullopt;
+    pos += 4;
+  }
+  for (std::size_t i = 0; i < records; ++i) {
+    const std::size_t owner_at = pos;
+    pos = skip_name(p, pos);
+    if (pos == 0 || pos + 10 > p.size())
+      return std::nullopt;
+    const std::uint16_t type = get16(p, pos);
+    const std::size_t rdlen = get16(p, pos + 8);
+    pos += 10;
+    if (pos + rdlen > p.size())
+      return std::nullopt;
+    if (type == rrtype::TSIG) {
+      TsigRecord t;
+      t.offset = owner_at;
+      if (i + 1 != records || pos + rdlen != p.size() || read_name(p, owner_at, t.key) == 0 ||
+          !parse_tsig_rdata(p, pos, pos + rdlen, t))
+        return std::nullopt;
+      return t;
+    }
+    pos += rdlen;
+  }
+  return std::nullopt;
 }
 
 ResponseWriter::ResponseWriter(std::span<std::uint8_t> buffer, std::size_t limit)
@@ -335,9 +452,9 @@ bool ResponseWriter::add_opt(bool dnssec_ok, std::uint16_t full_rcode) {
   put16(rrtype::OPT);
   put16(kEdnsBufferSize);
   buf_[pos_++] = static_cast<std::uint8_t>(full_rcode >> 4); // extended RCODE
-  buf_[pos_++] = 0;                                         // version 0
-  put16(dnssec_ok ? 0x8000 : 0);                            // only DO; other flags cleared
-  put16(0);                                                 // no options echoed
+  buf_[pos_++] = 0;                                          // version 0
+  put16(dnssec_ok ? 0x8000 : 0);                             // only DO; other flags cleared
+  put16(0);                                                  // no options echoed
   std::uint16_t c = static_cast<std::uint16_t>(((buf_[10] << 8) | buf_[11]) + 1);
   buf_[10] = static_cast<std::uint8_t>(c >> 8);
   buf_[11] = static_cast<std::uint8_t>(c);

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <vector>
 
 namespace moat::dnsd {
 
@@ -15,10 +17,29 @@ inline constexpr std::uint16_t kNoError = 0, kFormErr = 1, kServFail = 2, kNxDom
                                kNotImp = 4, kRefused = 5, kNotAuth = 9, kBadVers = 16;
 } // namespace rcode
 
-inline constexpr std::uint16_t kOpcodeQuery = 0;
+/// TSIG error codes (RFC 8945 §3), carried in the TSIG record; the RCODE is then NOTAUTH.
+namespace tsig_error {
+inline constexpr std::uint16_t kBadSig = 16, kBadKey = 17, kBadTime = 18, kBadTrunc = 22;
+} // namespace tsig_error
+
+inline constexpr std::uint8_t kOpcodeQuery = 0, kOpcodeNotify = 4, kOpcodeUpdate = 5;
+inline constexpr std::uint16_t kClassAny = 255;
 inline constexpr std::size_t kHeaderSize = 12;
 /// The EDNS buffer size moat advertises and caps UDP answers at (DNS flag day 2020).
 inline constexpr std::uint16_t kEdnsBufferSize = 1232;
+
+/// A TSIG record as received (RFC 8945 §4.2), and where it starts in the message.
+struct TsigRecord {
+  Name key; ///< the key's name (owner of the record)
+  Name algorithm;
+  std::uint64_t time_signed = 0; ///< 48 bits, seconds since the epoch
+  std::uint16_t fudge = 0;
+  std::vector<std::uint8_t> mac;
+  std::uint16_t original_id = 0;
+  std::uint16_t error = 0;
+  std::vector<std::uint8_t> other;
+  std::size_t offset = 0; ///< where the TSIG record starts: the signed part ends here
+};
 
 /// What the parser learned from a request, enough to answer it or to say why not.
 struct Query {
@@ -27,20 +48,24 @@ struct Query {
   bool rd = false;
   bool cd = false;
   bool has_question = false;
-  Name qname;                     ///< as received (case kept for the echoed question)
+  Name qname; ///< as received (case kept for the echoed question)
   std::uint16_t qtype = 0;
   std::uint16_t qclass = 0;
   bool has_edns = false;
   std::uint8_t edns_version = 0;
-  std::uint16_t udp_size = 512;   ///< the requester's buffer, at least 512
+  std::uint16_t udp_size = 512; ///< the requester's buffer, at least 512
   bool dnssec_ok = false;
+  /// The serial of the requester's copy, from the SOA in the authority section of an IXFR.
+  std::optional<std::uint32_t> ixfr_serial;
+  /// The request's TSIG record, when it is signed (always the last record: RFC 8945 §5.1).
+  std::optional<TsigRecord> tsig;
 };
 
 /// How a request is to be handled.
 enum class Verdict {
-  kAnswer,   ///< a well-formed QUERY: look it up
-  kError,    ///< answer with `error_rcode` and no data (question echoed when parsed)
-  kDrop,     ///< send nothing: too short for a header, or a response (QR set)
+  kAnswer, ///< a well-formed QUERY: look it up
+  kError,  ///< answer with `error_rcode` and no data (question echoed when parsed)
+  kDrop,   ///< send nothing: too short for a header, or a response (QR set)
 };
 
 struct Parsed {
@@ -52,6 +77,10 @@ struct Parsed {
 /// Parses a request. Never reads outside `packet`, follows no compression pointer in the
 /// question (there is nothing before it to point at) and at most a bounded number elsewhere.
 [[nodiscard]] Parsed parse_query(std::span<const std::uint8_t> packet);
+
+/// The TSIG record closing any message (a response too), if it has one and the message is
+/// well-formed up to it.
+[[nodiscard]] std::optional<TsigRecord> find_tsig(std::span<const std::uint8_t> message);
 
 /// Writes a response into a caller-owned buffer, compressing names against those already
 /// written. Every add_* returns false, and writes nothing, when the record would pass `limit`.

@@ -40,6 +40,7 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
     const bool first = state.served == nullptr;
     // Read everything in one read transaction so the CLI's commit is seen whole.
     Result<signer::ZoneSource> src = fail("not read");
+    std::vector<TransferPeer> peers;
     auto tx = store_.read_transaction([&]() -> Result<void> {
       auto domains = store_.list_domains();
       if (!domains)
@@ -47,6 +48,11 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
       for (const Domain& d : *domains)
         if (d.id == id) {
           src = signer::load_zone_source(store_, d);
+          auto secondaries = store_.secondaries(id);
+          if (!secondaries)
+            return std::unexpected(secondaries.error());
+          for (const Secondary& x : *secondaries)
+            peers.push_back({x.address, x.port, x.tsig_key});
           return {};
         }
       src = fail("domain vanished while loading");
@@ -89,7 +95,16 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
     state.name = ev.zone;
     state.version = version;
     state.refresh_at = sz.earliest_expiration - src->policy.sig_refresh;
-    state.served = ServedZone::build(std::move(*signed_zone));
+    std::shared_ptr<ServedZone> served = ServedZone::build(std::move(*signed_zone));
+    served->secondaries = std::move(peers);
+    // Only zones with secondaries keep a journal: nobody else may ask for an IXFR.
+    if (!served->secondaries.empty() && state.served != nullptr &&
+        state.served->serial != served->serial)
+      served->journal =
+          kept_journal(state.served->journal,
+                       std::make_shared<const ZoneDiff>(diff_zones(*state.served, *served)),
+                       served->record_count);
+    state.served = std::move(served);
     ev.milliseconds =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
             .count();
@@ -108,6 +123,13 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
   if (!changed)
     return std::shared_ptr<const Snapshot>();
   auto snap = std::make_shared<Snapshot>();
+  auto keys = store_.tsig_keys();
+  if (!keys)
+    return std::unexpected(keys.error());
+  auto keyring = std::make_shared<Keyring>();
+  for (TsigKey& k : *keys)
+    keyring->add(std::move(k));
+  snap->keys = std::move(keyring);
   for (const auto& [_, state] : zones_)
     if (state.served)
       snap->zones.push_back(state.served);

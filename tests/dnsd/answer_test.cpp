@@ -1,6 +1,7 @@
 // Answers of the lookup engine over a real signed zone, checked by parsing them with ldns.
 #include "core/rr.hpp"
 #include "dnsd/answer.hpp"
+#include "signed_zone.hpp"
 #include "signer/key.hpp"
 #include "signer/zone_signer.hpp"
 
@@ -17,14 +18,7 @@ struct PktFree {
 };
 using Pkt = std::unique_ptr<ldns_pkt, PktFree>;
 
-Rr rr(const std::string& owner, std::uint16_t type, const std::string& rdata,
-      std::uint32_t ttl = 3600) {
-  auto apex = Name::parse("example.test.");
-  auto o = Name::parse(owner, &*apex);
-  auto rd = parse_rdata(type, rdata, *apex);
-  EXPECT_TRUE(rd.has_value()) << rdata;
-  return Rr{o->lowercased(), type, ttl, *rd};
-}
+using testing::rr;
 
 class AnswerTest : public ::testing::TestWithParam<bool> {
 protected:

@@ -49,7 +49,20 @@ protected:
     std::vector<ZoneEvent> events;
     auto snap = loader_->poll(events);
     EXPECT_TRUE(snap) << snap.error().message;
+    if (snap && *snap)
+      last_ = *snap;
     return events;
+  }
+  // A change the way the CLI makes one: the record and the serial bump in one transaction.
+  void add_record(const char* owner, std::uint8_t last_octet) {
+    ASSERT_TRUE(cli_store_->transaction([&]() -> Result<void> {
+      auto r = cli_store_->insert_record(
+          domain_id_, Rr{*Name::parse(owner), rrtype::A, 3600, {192, 0, 2, last_octet}});
+      if (!r)
+        return std::unexpected(r.error());
+      auto serial = cli_store_->touch_domain(domain_id_, clock_->now());
+      return serial ? Result<void>{} : std::unexpected(serial.error());
+    }));
   }
   std::uint32_t stored_serial() { return (*cli_store_->find_domain_by_id(domain_id_))->serial; }
 
@@ -58,6 +71,7 @@ protected:
   std::int64_t domain_id_ = 0;
   std::optional<Store> cli_store_;
   std::unique_ptr<ZoneLoader> loader_;
+  std::shared_ptr<const Snapshot> last_;
 };
 
 TEST_F(ZoneLoaderTest, RefreshedSignaturesComeWithANewSerial) {
@@ -116,6 +130,40 @@ TEST_F(ZoneLoaderTest, AServerDownPastExpiryReSignsEverythingBeforeServing) {
         ++checked;
       }
   EXPECT_GT(checked, 3u);
+}
+
+TEST_F(ZoneLoaderTest, ZonesWithSecondariesJournalEachChangeAndCarryTheirRules) {
+  poll();
+  ASSERT_TRUE(last_);
+  EXPECT_TRUE(last_->zones[0]->secondaries.empty());
+  add_record("a.example.test.", 1);
+  poll();
+  EXPECT_TRUE(last_->zones[0]->journal.empty()) << "no secondary, no journal";
+
+  ASSERT_TRUE(cli_store_->insert_tsig_key(
+      {*Name::parse("xfr-key."), "hmac-sha256", std::vector<std::uint8_t>(32, 7), kT0}));
+  ASSERT_TRUE(cli_store_->insert_secondary(
+      {0, domain_id_, "192.0.2.7", 5300, *Name::parse("xfr-key."), kT0}));
+  add_record("b.example.test.", 2);
+  poll();
+  const auto& zone = *last_->zones[0];
+  ASSERT_EQ(zone.secondaries.size(), 1u);
+  EXPECT_EQ(zone.secondaries[0].address, "192.0.2.7");
+  EXPECT_EQ(zone.secondaries[0].port, 5300);
+  EXPECT_NE(last_->keys->find(*Name::parse("XFR-key.")), nullptr);
+  const std::uint32_t before = zone.serial;
+
+  clock_->advance(10);
+  add_record("c.example.test.", 3);
+  poll();
+  const auto& next = *last_->zones[0];
+  ASSERT_EQ(next.journal.size(), 1u);
+  EXPECT_EQ(next.journal[0]->from_serial(), before);
+  EXPECT_EQ(next.journal[0]->to_serial(), next.serial);
+  bool added = false;
+  for (const ZoneRecord& r : next.journal[0]->added)
+    added = added || (r.owner == *Name::parse("c.example.test.") && r.type == rrtype::A);
+  EXPECT_TRUE(added);
 }
 
 } // namespace

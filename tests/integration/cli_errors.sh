@@ -14,6 +14,8 @@ state() {
     moat --json record list "$D"
     moat --json key list "$D"
     moat zone export "$D"
+    moat --json tsig list
+    moat --json secondary list "$D"
   } 2>&1 | sha256sum
 }
 
@@ -172,6 +174,23 @@ moat key ds-seen "$D" "$KSK" >/dev/null
 expect_error "ds-seen twice" key ds-seen "$D" "$KSK"
 moat key rollover "$D" zsk >/dev/null
 expect_error "a second rollover while one is under way" key rollover "$D" ksk
+
+step "TSIG keys and secondaries"
+moat tsig add xfr-key >/dev/null
+expect_error "tsig add of a key that exists" tsig add xfr-key
+expect_error "tsig add with an unknown algorithm" tsig add k2 --algorithm hmac-md5
+expect_error "tsig add with a secret that is not base64" tsig add k2 --secret 'not base64!'
+expect_error "tsig add with a secret too short" tsig add k2 --secret AAAA
+expect_error "tsig add with a bad name" tsig add 'a..b'
+expect_error "tsig del of an unknown key" tsig del nosuch
+expect_error "secondary add to an unknown domain" secondary add nosuch.test 192.0.2.7
+expect_error "secondary add with a bad address" secondary add "$D" 192.0.2.300
+expect_error "secondary add with a bad port" secondary add "$D" 192.0.2.7:70000
+expect_error "secondary add with an unknown key" secondary add "$D" 192.0.2.7 --tsig nosuch
+moat secondary add "$D" 192.0.2.7 --tsig xfr-key >/dev/null
+expect_error "secondary add twice" secondary add "$D" 192.0.2.7:5300
+expect_error "tsig del of a key in use" tsig del xfr-key
+expect_error "secondary del of an unknown address" secondary del "$D" 192.0.2.8
 
 step "usage errors"
 expect_error "missing arguments" record add "$D" www

@@ -20,6 +20,8 @@ export RAW=$LIB_DIR/dnsraw.py # raw packets dig will not send
 
 # Pids this test started (moat-dnsd instances, background loops); stopped at exit.
 _lib_pids=()
+# Logs of the peers started here (knotd, nsd), shown at exit after a failure.
+_lib_peer_logs=()
 
 _lib_cleanup() {
   local rc=$?
@@ -38,6 +40,13 @@ _lib_cleanup() {
   if ((rc != 0)) && [[ -n "${DNSD_LOG:-}" && -f "$DNSD_LOG" ]]; then
     echo "--- last lines of $DNSD_LOG"
     tail -n 30 "$DNSD_LOG"
+  fi
+  if ((rc != 0)); then
+    for log in "${_lib_peer_logs[@]}"; do
+      [[ -f "$log" ]] || continue
+      echo "--- last lines of $log"
+      tail -n 30 "$log"
+    done
   fi
   if [[ "${MOAT_TEST_KEEP:-}" == 1 ]]; then
     echo "kept $WORK"
@@ -244,3 +253,240 @@ expect_validated() {
 
 # zone_serial DOMAIN: the SOA serial the running server gives.
 zone_serial() { q "$1" SOA +short | awk '{ print $3 }'; }
+
+# --- real secondaries (Knot DNS, NSD) pulling from a primary on 127.0.0.1 ------------------------
+# Both run unprivileged in the foreground from a directory under $WORK (every path is set in their
+# config), listen on ADDR (a loopback address, 127.0.0.1 unless told) at a free port, pull ZONE
+# from 127.0.0.1@PRIMARY_PORT from ADDR (so a primary can tell them apart by source address) with
+# the TSIG key, and take NOTIFY from 127.0.0.1 only when it is signed with that key.
+# Proven against a knotd primary and a logging proxy (Knot DNS 3.2.6, NSD 4.6.1):
+# - with no zone, both ask AXFR over TCP at once (no SOA query first);
+# - once they hold it, a NOTIFY makes knotd ask the SOA then IXFR, both over TCP on one connection,
+#   and nsd ask IXFR over TCP straight away; neither ever asks over UDP. knotd's queries carry EDNS
+#   and TSIG, nsd's TSIG only; knotd ignores a NOTIFY whose serial is the one it has;
+# - both take a full zone in answer to IXFR; knotd ends an IXFR only at an SOA equal (rdata, not
+#   TTL) to the first one: otherwise it waits 5 s, then logs "fallback to AXFR (connection timeout)"
+#   and asks AXFR. nsd checks serials only, but refuses ("bad transfer") an IXFR whose first
+#   difference does not start at its own serial, which knotd takes.
+# Their refresh and retry are held at SECONDARY_HOLD_S whatever the SOA says: a secondary that
+# follows a change within seconds was told by NOTIFY (or, after a failed transfer, waits an hour).
+# Log lines (knotd "any: info" in KNOT_LOG, nsd verbosity 2 in NSD_LOG; P = primary port):
+#   knotd IXFR   "[Z.] IXFR, incoming, remote 127.0.0.1@P, finished, 0.00 seconds, 1 messages, 1025 bytes"
+#         AXFR   "[Z.] AXFR, incoming, remote 127.0.0.1@P, finished, 0.00 seconds, 1 messages, 9992 bytes"
+#         a full zone for IXFR: "[Z.] IXFR, incoming, remote 127.0.0.1@P, receiving AXFR-style IXFR"
+#                then the AXFR lines
+#         after either: "[Z.] refresh, remote 127.0.0.1@P, zone updated, 0.00 seconds, serial 2 -> 3, ..."
+#         NOTIFY "[Z.] notify, incoming, remote 127.0.0.1@PORT, serial 3" ("serial none" without the
+#                SOA); one unsigned or with a wrong key is answered NOTAUTH or BADSIG, unlogged
+#         REFUSED "[Z.] AXFR, incoming, remote 127.0.0.1@P, server responded with error 'REFUSED'"
+#                then "[Z.] refresh, remote primary, address 127.0.0.1@P, failed (not allowed)"
+#         BADSIG and BADKEY alike:
+#                "[Z.] refresh, remote primary, address 127.0.0.1@P, failed (failed to verify TSIG)"
+#   nsd   IXFR and AXFR alike (nsd does not say which; the size tells, and the primary knows):
+#                "xfrd: zone Z committed "received update to serial 3 at ... from 127.0.0.1@P
+#                TSIG verified with key xfr-key"" and "zone Z. received update to serial 3 at ...
+#                from 127.0.0.1@P TSIG verified with key xfr-key of 1006 bytes in 9.2e-05 seconds"
+#                (the AXFR of the same zone: 9973 bytes)
+#         NOTIFY "notify for Z. from 127.0.0.1 serial 3" (no " serial 3" without the SOA); unsigned:
+#                "notify for Z. from 127.0.0.1 refused, no acl matches." (answered REFUSED), wrong
+#                key: "error: query: bad tsig signature for key xfr-key. from 127.0.0.1" (BADSIG)
+#         REFUSED "xfrd: zone Z received error code REFUSED from 127.0.0.1@P"
+#         BADSIG "xfrd: zone Z received error code SERVER NOT AUTHORITATIVE FOR ZONE from
+#                127.0.0.1@P" then "xfrd: zone Z, from 127.0.0.1@P: tsig error (Bad Signature)"
+#         BADKEY the same with "tsig error (Bad Key)"
+SECONDARY_HOLD_S=3600
+
+# _secondary_wait_up NAME PID ADDR PORT LOG TIMEOUT_S: true once the server at ADDR:PORT answers a
+# query (any rcode), false when PID died first; dies when it neither answers nor dies in time.
+_secondary_wait_up() {
+  local name=$1 pid=$2 addr=$3 port=$4 log=$5 timeout=$6 deadline out
+  deadline=$(($(now_ms) + timeout * 1000))
+  while (($(now_ms) < deadline)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    out=$(kdig @"$addr" -p "$port" +norecurse +time=1 +retry=0 . SOA 2>&1) || true
+    [[ "$out" == *"->>HEADER<<-"* ]] && return 0
+    sleep 0.05
+  done
+  cat "$log" >&2
+  die "$name did not answer on $addr:$port within $timeout s"
+}
+
+# start_knotd_secondary ZONE PRIMARY_PORT KEYNAME ALG SECRET [ADDR [TIMEOUT_S]]
+# Starts knotd as a secondary of ZONE (see above) and waits until it answers queries (not until
+# it has the zone: use wait_serial). When KNOT_PORT is set already (from free_port, so that the
+# primary could be told it first) knotd listens there, else at a free port. Sets and exports
+# KNOT_ADDR and KNOT_PORT; sets KNOT_PID, KNOT_DIR, KNOT_LOG and KNOT_CONF (`knotc -c "$KNOT_CONF"
+# zone-status ZONE` works). Stopped at exit.
+start_knotd_secondary() {
+  local zone=${1%.} primary_port=$2 key=$3 alg=$4 secret=$5 timeout=${7:-10}
+  require_tools knotd kdig
+  KNOT_ADDR=${6:-127.0.0.1}
+  KNOT_DIR=$WORK/knotd
+  KNOT_LOG=$KNOT_DIR/knotd.log
+  KNOT_CONF=$KNOT_DIR/knotd.conf
+  export KNOT_ADDR
+  mkdir -p "$KNOT_DIR"
+  _lib_peer_logs+=("$KNOT_LOG")
+  local attempt attempts=3 preset=${KNOT_PORT:-}
+  [[ -n "$preset" ]] && attempts=1
+  for ((attempt = 1; attempt <= attempts; attempt++)); do
+    KNOT_PORT=${preset:-$(free_port)}
+    export KNOT_PORT
+    # No "user": knotd runs as us. "via" is the source address of its queries to the primary.
+    cat >"$KNOT_CONF" <<KNOT
+server:
+    rundir: "$KNOT_DIR"
+    pidfile: "$KNOT_DIR/knotd.pid"
+    listen: $KNOT_ADDR@$KNOT_PORT
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "$KNOT_DIR"
+control:
+    listen: "$KNOT_DIR/knot.sock"
+log:
+  - target: "$KNOT_LOG"
+    any: info
+key:
+  - id: $key
+    algorithm: $alg
+    secret: $secret
+remote:
+  - id: primary
+    address: 127.0.0.1@$primary_port
+    via: $KNOT_ADDR
+    key: $key
+acl:
+  - id: notify-from-primary
+    address: 127.0.0.1
+    key: $key
+    action: notify
+template:
+  - id: default
+    storage: "$KNOT_DIR"
+    file: "$KNOT_DIR/%s.zone"
+    refresh-min-interval: $SECONDARY_HOLD_S
+    retry-min-interval: $SECONDARY_HOLD_S
+zone:
+  - domain: $zone.
+    master: primary
+    acl: notify-from-primary
+KNOT
+    knotd -c "$KNOT_CONF" >>"$KNOT_LOG" 2>&1 &
+    KNOT_PID=$!
+    track_pid "$KNOT_PID"
+    if _secondary_wait_up knotd "$KNOT_PID" "$KNOT_ADDR" "$KNOT_PORT" "$KNOT_LOG" "$timeout"; then
+      echo "knotd (pid $KNOT_PID) on $KNOT_ADDR:$KNOT_PORT, secondary of $zone from 127.0.0.1:$primary_port"
+      return 0
+    fi
+  done
+  cat "$KNOT_LOG" >&2
+  die "knotd exited at start ($attempts attempt(s), the last on port $KNOT_PORT)"
+}
+
+# start_nsd_secondary ZONE PRIMARY_PORT KEYNAME ALG SECRET [ADDR [TIMEOUT_S]]
+# The same with NSD. Sets and exports NSD_ADDR and NSD_PORT (a preset NSD_PORT is used); sets
+# NSD_PID, NSD_DIR, NSD_LOG, NSD_CONF.
+start_nsd_secondary() {
+  local zone=${1%.} primary_port=$2 key=$3 alg=$4 secret=$5 timeout=${7:-10}
+  require_tools nsd kdig
+  NSD_ADDR=${6:-127.0.0.1}
+  NSD_DIR=$WORK/nsd
+  NSD_LOG=$NSD_DIR/nsd.log
+  NSD_CONF=$NSD_DIR/nsd.conf
+  export NSD_ADDR
+  mkdir -p "$NSD_DIR"
+  _lib_peer_logs+=("$NSD_LOG")
+  local attempt attempts=3 preset=${NSD_PORT:-}
+  [[ -n "$preset" ]] && attempts=1
+  for ((attempt = 1; attempt <= attempts; attempt++)); do
+    NSD_PORT=${preset:-$(free_port)}
+    export NSD_PORT
+    # request-xfr without AXFR or UDP: IXFR over TCP, and a full zone taken when one comes back.
+    # outgoing-interface is the source address of its transfers (and of nothing else here).
+    cat >"$NSD_CONF" <<NSDCONF
+server:
+    ip-address: $NSD_ADDR
+    port: $NSD_PORT
+    do-ip6: no
+    username: ""
+    chroot: ""
+    database: ""
+    zonesdir: "$NSD_DIR"
+    zonelistfile: "$NSD_DIR/zone.list"
+    xfrdfile: "$NSD_DIR/xfrd.state"
+    xfrdir: "$NSD_DIR"
+    pidfile: "$NSD_DIR/nsd.pid"
+    logfile: "$NSD_LOG"
+    verbosity: 2
+    server-count: 1
+    rrl-ratelimit: 0
+    xfrd-reload-timeout: 0
+remote-control:
+    control-enable: no
+key:
+    name: "$key"
+    algorithm: $alg
+    secret: "$secret"
+zone:
+    name: "$zone"
+    zonefile: "$NSD_DIR/$zone.zone"
+    request-xfr: 127.0.0.1@$primary_port $key
+    outgoing-interface: $NSD_ADDR
+    allow-notify: 127.0.0.1 $key
+    min-refresh-time: $SECONDARY_HOLD_S
+    min-retry-time: $SECONDARY_HOLD_S
+NSDCONF
+    nsd -d -c "$NSD_CONF" >>"$NSD_LOG" 2>&1 &
+    NSD_PID=$!
+    track_pid "$NSD_PID"
+    if _secondary_wait_up nsd "$NSD_PID" "$NSD_ADDR" "$NSD_PORT" "$NSD_LOG" "$timeout"; then
+      echo "nsd (pid $NSD_PID) on $NSD_ADDR:$NSD_PORT, secondary of $zone from 127.0.0.1:$primary_port"
+      return 0
+    fi
+  done
+  cat "$NSD_LOG" >&2
+  die "nsd exited at start ($attempts attempt(s), the last on port $NSD_PORT)"
+}
+
+# soa_serial_at ADDR PORT ZONE: the SOA serial the server at ADDR:PORT gives (empty if none).
+soa_serial_at() {
+  kdig @"$1" -p "$2" +norecurse +time=1 +retry=0 "$3" SOA +short 2>/dev/null |
+    awk 'NF == 7 && $3 ~ /^[0-9]+$/ { print $3; exit }' || true
+}
+
+# wait_serial NAME ADDR PORT ZONE SERIAL [TIMEOUT_S]: polls every 50 ms, at most TIMEOUT_S
+# (default 10), until the server at ADDR:PORT serves ZONE with SERIAL or a later one (RFC 1982).
+# Sets WAIT_MS (how long it took) and WAIT_LAST (the last serial seen); false after a timeout.
+wait_serial() {
+  local name=$1 addr=$2 port=$3 zone=$4 want=$5 timeout=${6:-10} start
+  start=$(now_ms)
+  while :; do
+    WAIT_LAST=$(soa_serial_at "$addr" "$port" "$zone")
+    WAIT_MS=$(($(now_ms) - start))
+    if [[ -n "$WAIT_LAST" ]] && (((WAIT_LAST - want + 4294967296) % 4294967296 < 2147483648)); then
+      echo "$name serves $zone serial $WAIT_LAST after $WAIT_MS ms"
+      return 0
+    fi
+    ((WAIT_MS < timeout * 1000)) || return 1
+    sleep 0.05
+  done
+}
+
+# delv_q_at ADDR PORT TA_FILE DOMAIN QNAME QTYPE, expect_validated_at ADDR PORT TA_FILE DOMAIN
+# QNAME QTYPE [NEEDLE]: delv_q and expect_validated against the server at ADDR:PORT.
+delv_q_at() {
+  local addr=$1 port=$2
+  shift 2
+  delv @"$addr" -p "$port" -a "$1" +root="$2" "$3" "$4" 2>&1 || true
+}
+expect_validated_at() {
+  local addr=$1 port=$2 out
+  shift 2
+  out=$(delv_q_at "$addr" "$port" "$@")
+  assert_contains "$out" "fully validated" "delv $3 $4 at $addr:$port (anchor $2)"
+  if (($# >= 5)); then
+    assert_contains "$out" "$5" "delv $3 $4 at $addr:$port (anchor $2)"
+  fi
+}
