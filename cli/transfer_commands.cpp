@@ -1,11 +1,13 @@
-// `moat tsig add|list|del` and `moat secondary add|list|del`: the keys and the servers that copy
-// a zone from moat-dnsd by AXFR/IXFR (RFC 5936, 1995) and are sent NOTIFY (RFC 1996).
+// `moat tsig add|list|del`, `moat secondary add|list|del` and `moat acme allow|deny|list`: the
+// keys, the servers that copy a zone from moat-dnsd by AXFR/IXFR (RFC 5936, 1995) and are sent
+// NOTIFY (RFC 1996), and the ACME clients that may UPDATE _acme-challenge TXT records (RFC 2136).
 #include "cli/commands.hpp"
 #include "cli/input.hpp"
 #include "cli/output.hpp"
 #include "core/locations.hpp"
 #include "core/tsig_key.hpp"
 
+#include <algorithm>
 #include <memory>
 
 namespace moat::cli {
@@ -99,18 +101,12 @@ void run_tsig_del(const Context& ctx, const std::string& text) {
   Name name = unwrap(parse_tsig_key_name(text));
   Store store = ctx.open_store(Store::Mode::kOpenExisting);
   ctx.commit(store, ctx.clock->now(), "tsig del", name.to_string(), [&]() -> Result<void> {
-    auto domains = store.list_domains();
-    if (!domains)
-      return std::unexpected(domains.error());
-    for (const Domain& d : *domains) {
-      auto secondaries = store.secondaries(d.id);
-      if (!secondaries)
-        return std::unexpected(secondaries.error());
-      for (const Secondary& s : *secondaries)
-        if (s.tsig_key == name)
-          return fail("TSIG key " + name.to_string() + " is used by secondary " + s.address +
-                      " of " + d.name.to_string() + "; remove that first");
-    }
+    auto uses = store.tsig_key_uses(name);
+    if (!uses)
+      return std::unexpected(uses.error());
+    if (!uses->empty())
+      return fail("TSIG key " + name.to_string() + " is used for " + uses->front() +
+                  "; remove that first");
     auto n = store.delete_tsig_key(name);
     if (!n)
       return std::unexpected(n.error());
@@ -224,6 +220,84 @@ void run_secondary_del(const Context& ctx, const std::string& domain, const std:
     print_line("removed secondary " + a.host + " from " + apex.to_string());
 }
 
+// Resolves the domain and the key inside the transaction, for `acme allow|deny`.
+Result<std::int64_t> domain_and_key(Store& store, const Name& apex, const Name& key) {
+  auto d = store.find_domain(apex);
+  if (!d)
+    return std::unexpected(d.error());
+  if (!*d)
+    return fail("no domain " + apex.to_string());
+  auto k = store.find_tsig_key(key);
+  if (!k)
+    return std::unexpected(k.error());
+  if (!*k)
+    return fail("no TSIG key " + key.to_string() + " (moat tsig add)");
+  return (*d)->id;
+}
+
+void run_acme(const Context& ctx, bool allow, const std::string& domain, const std::string& key) {
+  Name apex = parse_domain_name(domain);
+  Name name = unwrap(parse_tsig_key_name(key));
+  const UnixTime now = ctx.clock->now();
+  Store store = ctx.open_store(Store::Mode::kOpenExisting);
+  ctx.commit(store, now, allow ? "acme allow" : "acme deny",
+             apex.to_string() + " key " + name.to_string(), [&]() -> Result<void> {
+               auto id = domain_and_key(store, apex, name);
+               if (!id)
+                 return std::unexpected(id.error());
+               auto keys = store.acme_update_keys(*id);
+               if (!keys)
+                 return std::unexpected(keys.error());
+               const bool listed = std::ranges::find(*keys, name) != keys->end();
+               if (allow && listed)
+                 return fail("key " + name.to_string() + " may update " + apex.to_string() +
+                             " already");
+               if (!allow && !listed)
+                 return fail("key " + name.to_string() + " is not allowed for " + apex.to_string());
+               // A new version of the zone, so that moat-dnsd applies the rule at once.
+               if (allow) {
+                 if (auto r = store.allow_acme_update(*id, name, now); !r)
+                   return r;
+               } else if (auto n = store.deny_acme_update(*id, name); !n) {
+                 return std::unexpected(n.error());
+               }
+               auto serial = store.touch_domain(*id, now);
+               return serial ? Result<void>{} : std::unexpected(serial.error());
+             });
+  if (ctx.json) {
+    print_json({{"ok", true}, {"domain", apex.to_string()}, {"tsig", name.to_string()}});
+    return;
+  }
+  print_line(allow ? "key " + name.to_string() +
+                         " may now UPDATE TXT records at _acme-challenge "
+                         "names of " +
+                         apex.to_string()
+                   : "key " + name.to_string() + " may no longer update " + apex.to_string());
+}
+
+void run_acme_list(const Context& ctx, const std::string& domain) {
+  Store store = ctx.open_store(Store::Mode::kOpenExisting);
+  Domain d = require_domain(store, parse_domain_name(domain));
+  auto keys = unwrap(store.acme_update_keys(d.id));
+  auto challenges = unwrap(store.acme_challenges(d.id));
+  if (ctx.json) {
+    Json k = Json::array(), c = Json::array();
+    for (const Name& n : keys)
+      k.push_back(n.to_string());
+    for (const AcmeChallenge& x : challenges)
+      c.push_back({{"owner", x.owner.to_string()},
+                   {"txt", rdata_to_string(rrtype::TXT, x.rdata)},
+                   {"expires", iso8601(x.expires)}});
+    print_json({{"keys", k}, {"challenges", c}});
+    return;
+  }
+  for (const Name& n : keys)
+    print_line("key " + n.to_string() + " may update _acme-challenge TXT records");
+  for (const AcmeChallenge& x : challenges)
+    print_line("challenge " + x.owner.to_string() + " TXT " +
+               rdata_to_string(rrtype::TXT, x.rdata) + " until " + iso8601(x.expires));
+}
+
 } // namespace
 
 void add_transfer_commands(CLI::App& app, Context& ctx) {
@@ -260,6 +334,22 @@ void add_transfer_commands(CLI::App& app, Context& ctx) {
   s_del->add_option("DOMAIN", sdel->first, "The domain")->required();
   s_del->add_option("ADDR", sdel->second, "The secondary's address")->required();
   on_run(s_del, ctx, [&ctx, sdel] { run_secondary_del(ctx, sdel->first, sdel->second); });
+
+  CLI::App* acme = app.add_subcommand("acme", "ACME DNS-01 challenges by dynamic UPDATE");
+  acme->require_subcommand(1);
+  for (bool allow : {true, false}) {
+    auto args = std::make_shared<std::pair<std::string, std::string>>();
+    CLI::App* sub = acme->add_subcommand(
+        allow ? "allow" : "deny", allow ? "Let a TSIG key UPDATE TXT at _acme-challenge names"
+                                        : "Take that right away again");
+    sub->add_option("DOMAIN", args->first, "The domain")->required();
+    sub->add_option("--tsig", args->second, "The TSIG key (moat tsig add)")->required();
+    on_run(sub, ctx, [&ctx, allow, args] { run_acme(ctx, allow, args->first, args->second); });
+  }
+  auto alist = std::make_shared<std::string>();
+  CLI::App* a_list = acme->add_subcommand("list", "Keys allowed, and challenge records served");
+  a_list->add_option("DOMAIN", *alist, "The domain")->required();
+  on_run(a_list, ctx, [&ctx, alist] { run_acme_list(ctx, *alist); });
 }
 
 } // namespace moat::cli

@@ -84,6 +84,24 @@ Result<std::vector<Rr>> desired_records(Store& store, const Domain& d) {
   for (Rr& rr : *derived)
     if (std::ranges::find(*records, rr) == records->end())
       records->push_back(std::move(rr));
+  // TXT records received by UPDATE for ACME DNS-01. They take the TTL of a TXT RRset already at
+  // their name (one TTL per RRset), and give way to a CNAME there.
+  auto challenges = store.acme_challenges(d.id);
+  if (!challenges)
+    return std::unexpected(challenges.error());
+  for (AcmeChallenge& c : *challenges) {
+    Rr rr{c.owner, rrtype::TXT, c.ttl, std::move(c.rdata)};
+    bool blocked = false;
+    for (const Rr& other : *records) {
+      if (other.owner != rr.owner)
+        continue;
+      blocked = blocked || other.type == rrtype::CNAME || other.type == rrtype::DNAME;
+      if (other.type == rrtype::TXT)
+        rr.ttl = other.ttl;
+    }
+    if (!blocked && std::ranges::find(*records, rr) == records->end())
+      records->push_back(std::move(rr));
+  }
   return records;
 }
 

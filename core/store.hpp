@@ -35,6 +35,15 @@ struct Secondary {
   std::int64_t created = 0;
 };
 
+/// A TXT record at an _acme-challenge name, received by UPDATE (RFC 2136, ACME DNS-01).
+struct AcmeChallenge {
+  Name owner;
+  std::uint32_t ttl = 0;
+  std::vector<std::uint8_t> rdata;
+  std::int64_t created = 0;
+  std::int64_t expires = 0;           ///< removed by moat-dnsd from then on
+};
+
 /// A domain (zone) and its signing settings.
 struct Domain {
   std::int64_t id = 0;
@@ -288,6 +297,26 @@ public:
   [[nodiscard]] Result<std::int64_t> insert_secondary(const Secondary& s);
   /// Returns how many went (0 or 1).
   [[nodiscard]] Result<int> delete_secondary(std::int64_t domain_id, const std::string& address);
+
+  // ACME DNS-01 by UPDATE.
+  /// The TSIG keys allowed to UPDATE the domain's _acme-challenge TXT records.
+  [[nodiscard]] Result<std::vector<Name>> acme_update_keys(std::int64_t domain_id);
+  [[nodiscard]] Result<void> allow_acme_update(std::int64_t domain_id, const Name& key,
+                                               UnixTime now);
+  /// Returns how many went (0 or 1).
+  [[nodiscard]] Result<int> deny_acme_update(std::int64_t domain_id, const Name& key);
+  /// Every domain a key may update or transfer: what `tsig del` must check first.
+  [[nodiscard]] Result<std::vector<std::string>> tsig_key_uses(const Name& key);
+  [[nodiscard]] Result<std::vector<AcmeChallenge>> acme_challenges(std::int64_t domain_id);
+  /// Adds the record, or renews its TTL and expiry when it is there already.
+  [[nodiscard]] Result<void> put_acme_challenge(std::int64_t domain_id, const AcmeChallenge& c);
+  /// Deletes the records at `owner` (only the one with `rdata` when given); returns how many.
+  [[nodiscard]] Result<int> delete_acme_challenges(std::int64_t domain_id, const Name& owner,
+                                                   const std::vector<std::uint8_t>* rdata);
+  /// When the first challenge record expires, if there is one (a cheap indexed read).
+  [[nodiscard]] Result<std::optional<UnixTime>> next_acme_expiry();
+  /// Deletes the records expired at `now`; returns the ids of the domains that lost some.
+  [[nodiscard]] Result<std::vector<std::int64_t>> expire_acme_challenges(UnixTime now);
 
   /// Appends to the audit log.
   [[nodiscard]] Result<void> audit(UnixTime at, std::string_view actor, std::string_view action,

@@ -185,6 +185,28 @@ CREATE TABLE secondaries (
   UNIQUE (domain_id, address)
 );
 )sql",
+    // 10: ACME DNS-01 by dynamic UPDATE (RFC 2136). The TSIG keys allowed to change TXT records
+    // at a domain's _acme-challenge names, and the records so received (written by moat-dnsd),
+    // each gone by itself at `expires`.
+    R"sql(
+CREATE TABLE acme_update_keys (
+  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+  tsig_key  TEXT NOT NULL REFERENCES tsig_keys(name),
+  created   INTEGER NOT NULL,
+  PRIMARY KEY (domain_id, tsig_key)
+);
+CREATE TABLE acme_challenges (
+  id        INTEGER PRIMARY KEY,
+  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+  owner     BLOB NOT NULL,                    -- wire form, lower case
+  ttl       INTEGER NOT NULL,
+  rdata     BLOB NOT NULL,                    -- TXT RDATA
+  created   INTEGER NOT NULL,
+  expires   INTEGER NOT NULL,
+  UNIQUE (domain_id, owner, rdata)
+);
+CREATE INDEX acme_challenges_expires ON acme_challenges (expires);
+)sql",
 };
 
 const int kSchemaVersion = static_cast<int>(std::size(kMigrations));

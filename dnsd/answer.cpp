@@ -306,8 +306,9 @@ std::size_t answer(std::span<const std::uint8_t> request, const Snapshot& snapsh
   if (parsed.verdict == Verdict::kDrop)
     return 0;
   const Query& q = parsed.query;
-  if (q.tsig ||
-      (parsed.verdict == Verdict::kAnswer && (q.qtype == rrtype::AXFR || q.qtype == rrtype::IXFR)))
+  if (q.tsig || (parsed.verdict == Verdict::kAnswer &&
+                 (q.opcode == kOpcodeUpdate || q.qtype == rrtype::AXFR ||
+                  q.qtype == rrtype::IXFR)))
     return kNotAnswered;
   std::size_t limit = kMaxResponse;
   if (!over_tcp)

@@ -12,7 +12,7 @@ namespace moat::dnsd {
 inline constexpr std::size_t kMaxResponse = 65535;
 
 /// What answer() returns for a request it leaves to serve_request() (dnsd/transfer.hpp): zone
-/// transfers and requests signed with TSIG, which need the peer, the keys and the time.
+/// transfers, UPDATEs and requests signed with TSIG, which need the peer, the keys and the time.
 inline constexpr std::size_t kNotAnswered = static_cast<std::size_t>(-1);
 
 /// Answers one request from `snapshot` into `out` (at least kMaxResponse bytes) and returns

@@ -2,6 +2,7 @@
 #include "core/clock.hpp"
 #include "core/locations.hpp"
 #include "core/store.hpp"
+#include "dnsd/challenge_writer.hpp"
 #include "dnsd/notifier.hpp"
 #include "dnsd/server.hpp"
 #include "dnsd/snapshot_holder.hpp"
@@ -113,7 +114,21 @@ int main(int argc, char** argv) {
   };
   load(); // serve signed zones from the first answer on
 
-  moat::dnsd::Server server(holder, {.udp_workers = workers, .clock = moat::system_clock()}, log);
+  // UPDATEs of ACME challenge records arrive on the server's threads: they get a connection of
+  // their own (the loader's belongs to its thread), used under a mutex, as they are rare.
+  auto update_store = moat::Store::open(db, moat::Store::Mode::kOpenExisting);
+  if (!update_store) {
+    log->error("{}", update_store.error().message);
+    return 1;
+  }
+  moat::dnsd::ChallengeWriter challenges(std::move(*update_store), moat::system_clock());
+  moat::dnsd::Server server(
+      holder,
+      {.udp_workers = workers,
+       .clock = moat::system_clock(),
+       .apply_challenges = [&](std::int64_t domain,
+                               const auto& changes) { return challenges.apply(domain, changes); }},
+      log);
   if (auto r = server.bind(*addresses); !r) {
     log->error("{}", r.error().message);
     return 1;

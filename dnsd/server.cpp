@@ -204,7 +204,9 @@ struct Server::Impl {
   void serve_slowly(std::span<const std::uint8_t> request, const Snapshot& snapshot,
                     const Peer& peer, bool over_tcp, const SendMessage& send) {
     const UnixTime now = options.clock ? options.clock->now() : std::time(nullptr);
-    RequestOutcome o = serve_request(request, snapshot, peer, over_tcp, now, transfers, send);
+    RequestOutcome o =
+        serve_request(request, snapshot, peer, over_tcp, now, transfers, send,
+                      options.apply_challenges ? &options.apply_challenges : nullptr);
     if (!o.summary.empty())
       log->log(o.refused ? spdlog::level::warn : spdlog::level::info, "{}", o.summary);
   }

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "core/locations.hpp"
 #include "dnsd/snapshot_holder.hpp"
+#include "dnsd/update.hpp"
 
 #include <atomic>
 #include <memory>
@@ -28,6 +29,8 @@ struct ServerOptions {
   int max_transfers = 10; ///< zone transfers at once; more get SERVFAIL
   /// The time TSIG checks and signs with; the system clock when null.
   std::shared_ptr<Clock> clock;
+  /// Stores what an accepted UPDATE changes; UPDATE is refused when empty.
+  ApplyChallenges apply_challenges;
 };
 
 /// UDP and TCP listeners answering from the published snapshot.

@@ -259,11 +259,50 @@ RequestOutcome serve_transfer(const Query& q, const Snapshot& snapshot, const Pe
           !ok};
 }
 
+// An UPDATE: allowed only with a key the zone lists for ACME, and only for what
+// read_acme_update admits; the answer echoes the zone section and is signed.
+RequestOutcome serve_update(std::span<const std::uint8_t> request, const Query& q,
+                            const Snapshot& snapshot, const Peer& peer, UnixTime now,
+                            std::optional<TsigSession>& session, const ApplyChallenges* apply,
+                            const SendMessage& send) {
+  const std::string what =
+      "UPDATE of " + q.qname.to_string() + " from " + peer.address + key_text(session);
+  const ServedZone* zone = zone_at(snapshot, q.qname);
+  if (zone == nullptr) {
+    send_rcode(q, rcode::kNotAuth, session, now, send);
+    return {"refused " + what + ": not a zone served here", true};
+  }
+  bool allowed = false;
+  for (const Name& k : zone->acme_keys)
+    allowed = allowed || (session && session->key().name.lowercased() == k.lowercased());
+  if (!allowed || apply == nullptr) {
+    send_rcode(q, rcode::kRefused, session, now, send);
+    return {"refused " + what + ": not signed with a key allowed to (moat acme allow)", true};
+  }
+  UpdatePlan plan = read_acme_update(request, q, zone->apex);
+  if (plan.rcode != rcode::kNoError) {
+    send_rcode(q, plan.rcode, session, now, send);
+    return {"refused " + what + ": " + plan.why, true};
+  }
+  if (auto r = (*apply)(zone->domain_id, plan.changes); !r) {
+    send_rcode(q, rcode::kServFail, session, now, send);
+    return {"failed " + what + ": " + r.error().message, true};
+  }
+  send_rcode(q, rcode::kNoError, session, now, send);
+  std::string summary = what + ":";
+  for (const ChallengeChange& c : plan.changes)
+    summary += (c.kind == ChallengeChange::Kind::kAdd         ? " add TXT "
+                : c.kind == ChallengeChange::Kind::kDeleteOne ? " delete one TXT "
+                                                              : " delete TXT ") +
+               c.owner.to_string();
+  return {summary, false};
+}
+
 } // namespace
 
 RequestOutcome serve_request(std::span<const std::uint8_t> request, const Snapshot& snapshot,
                              const Peer& peer, bool over_tcp, UnixTime now, TransferLimits& limits,
-                             const SendMessage& send) {
+                             const SendMessage& send, const ApplyChallenges* apply) {
   Parsed parsed = parse_query(request);
   if (parsed.verdict == Verdict::kDrop)
     return {};
@@ -279,6 +318,8 @@ RequestOutcome serve_request(std::span<const std::uint8_t> request, const Snapsh
     }
     session.emplace(*v.key, *q.tsig);
   }
+  if (parsed.verdict == Verdict::kAnswer && q.opcode == kOpcodeUpdate)
+    return serve_update(request, q, snapshot, peer, now, session, apply, send);
   if (parsed.verdict == Verdict::kAnswer && (q.qtype == rrtype::AXFR || q.qtype == rrtype::IXFR))
     return serve_transfer(q, snapshot, peer, over_tcp, now, limits, session, send);
   if (!session)

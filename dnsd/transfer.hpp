@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "dnsd/snapshot.hpp"
+#include "dnsd/update.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -32,7 +33,9 @@ struct RequestOutcome {
 /// Sends one message; returns false once the peer is gone (or stalled past its timeout).
 using SendMessage = std::function<bool(std::span<const std::uint8_t>)>;
 
-/// Serves what answer() leaves to the caller (kNotAnswered): AXFR and IXFR (RFC 5936, 1995),
+/// Serves what answer() leaves to the caller (kNotAnswered): UPDATE (RFC 2136) of ACME
+/// challenge records, signed with a key the zone allows and applied through `apply` (refused
+/// when it is null); AXFR and IXFR (RFC 5936, 1995),
 /// allowed only to the zone's secondaries and with their TSIG key when one is set, and every
 /// request signed with TSIG (RFC 8945: checked, and the answer signed). An IXFR is served from
 /// the zone's journal, or as a whole zone when the journal does not reach back. Over UDP an
@@ -40,6 +43,7 @@ using SendMessage = std::function<bool(std::span<const std::uint8_t>)>;
 [[nodiscard]] RequestOutcome serve_request(std::span<const std::uint8_t> request,
                                            const Snapshot& snapshot, const Peer& peer,
                                            bool over_tcp, UnixTime now, TransferLimits& limits,
-                                           const SendMessage& send);
+                                           const SendMessage& send,
+                                           const ApplyChallenges* apply = nullptr);
 
 } // namespace moat::dnsd

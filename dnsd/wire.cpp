@@ -44,32 +44,6 @@ std::size_t skip_name(std::span<const std::uint8_t> p, std::size_t pos) {
   return 0;
 }
 
-// Reads a possibly compressed name at `pos` into `out`; returns the offset after it, or 0 when
-// malformed. Pointers must go backwards, at most 16 of them.
-std::size_t read_name(std::span<const std::uint8_t> p, std::size_t pos, Name& out) {
-  const std::size_t end = skip_name(p, pos);
-  if (end == 0)
-    return 0;
-  std::vector<std::uint8_t> wire;
-  while (true) {
-    std::uint8_t len = p[pos];
-    if ((len & 0xc0) == 0xc0) {
-      pos = static_cast<std::size_t>((len & 0x3f) << 8) | p[pos + 1];
-      continue;
-    }
-    wire.insert(wire.end(), p.begin() + static_cast<std::ptrdiff_t>(pos),
-                p.begin() + static_cast<std::ptrdiff_t>(pos + len + 1));
-    if (len == 0)
-      break;
-    pos += len + 1;
-  }
-  auto name = Name::from_wire(wire);
-  if (!name)
-    return 0;
-  out = std::move(*name);
-  return end;
-}
-
 std::uint32_t get32(std::span<const std::uint8_t> p, std::size_t at) {
   return (std::uint32_t{get16(p, at)} << 16) | get16(p, at + 2);
 }
@@ -101,6 +75,32 @@ bool parse_tsig_rdata(std::span<const std::uint8_t> p, std::size_t pos, std::siz
 }
 
 } // namespace
+
+// Reads a possibly compressed name at `pos` into `out`; returns the offset after it, or 0 when
+// malformed. Pointers must go backwards, at most 16 of them.
+std::size_t read_name(std::span<const std::uint8_t> p, std::size_t pos, Name& out) {
+  const std::size_t end = skip_name(p, pos);
+  if (end == 0)
+    return 0;
+  std::vector<std::uint8_t> wire;
+  while (true) {
+    std::uint8_t len = p[pos];
+    if ((len & 0xc0) == 0xc0) {
+      pos = static_cast<std::size_t>((len & 0x3f) << 8) | p[pos + 1];
+      continue;
+    }
+    wire.insert(wire.end(), p.begin() + static_cast<std::ptrdiff_t>(pos),
+                p.begin() + static_cast<std::ptrdiff_t>(pos + len + 1));
+    if (len == 0)
+      break;
+    pos += len + 1;
+  }
+  auto name = Name::from_wire(wire);
+  if (!name)
+    return 0;
+  out = std::move(*name);
+  return end;
+}
 
 Parsed parse_query(std::span<const std::uint8_t> p) {
   Parsed out;
@@ -138,14 +138,30 @@ Parsed parse_query(std::span<const std::uint8_t> p) {
     pos = i + 5;
   }
 
-  if (q.opcode != kOpcodeQuery) {
+  if (q.opcode == kOpcodeUpdate) {
+    // The zone section is one SOA question; the prerequisite and update sections are records
+    // read later by the UPDATE handler (dnsd/update.cpp): here they are only skipped.
+    if (qdcount != 1 || !q.has_question)
+      return out;
+    q.records_at = pos;
+    q.prerequisites = ancount;
+    q.updates = nscount;
+    for (std::size_t n = 0; n < std::size_t{ancount} + nscount; ++n) {
+      pos = skip_name(p, pos);
+      if (pos == 0 || pos + 10 > p.size())
+        return out;
+      pos += 10 + get16(p, pos + 8);
+      if (pos > p.size())
+        return out;
+    }
+  } else if (q.opcode != kOpcodeQuery) {
     out.error_rcode = rcode::kNotImp;
     return out;
   }
   // An IXFR carries the requester's SOA in the authority section (RFC 1995 §3); nothing else
   // has records there or in the answer section.
   const bool ixfr = q.has_question && q.qtype == rrtype::IXFR;
-  if (qdcount != 1 || ancount != 0 || nscount != (ixfr ? 1 : 0))
+  if (q.opcode == kOpcodeQuery && (qdcount != 1 || ancount != 0 || nscount != (ixfr ? 1 : 0)))
     return out;
   if (ixfr) {
     pos = skip_name(p, pos);

@@ -14,7 +14,8 @@ namespace moat::dnsd {
 /// RCODE values (the low 4 bits; BADVERS needs the extended RCODE in the OPT record).
 namespace rcode {
 inline constexpr std::uint16_t kNoError = 0, kFormErr = 1, kServFail = 2, kNxDomain = 3,
-                               kNotImp = 4, kRefused = 5, kNotAuth = 9, kBadVers = 16;
+                               kNotImp = 4, kRefused = 5, kNotAuth = 9, kNotZone = 10,
+                               kBadVers = 16;
 } // namespace rcode
 
 /// TSIG error codes (RFC 8945 §3), carried in the TSIG record; the RCODE is then NOTAUTH.
@@ -23,7 +24,7 @@ inline constexpr std::uint16_t kBadSig = 16, kBadKey = 17, kBadTime = 18, kBadTr
 } // namespace tsig_error
 
 inline constexpr std::uint8_t kOpcodeQuery = 0, kOpcodeNotify = 4, kOpcodeUpdate = 5;
-inline constexpr std::uint16_t kClassAny = 255;
+inline constexpr std::uint16_t kClassNone = 254, kClassAny = 255;
 inline constexpr std::size_t kHeaderSize = 12;
 /// The EDNS buffer size moat advertises and caps UDP answers at (DNS flag day 2020).
 inline constexpr std::uint16_t kEdnsBufferSize = 1232;
@@ -57,6 +58,10 @@ struct Query {
   bool dnssec_ok = false;
   /// The serial of the requester's copy, from the SOA in the authority section of an IXFR.
   std::optional<std::uint32_t> ixfr_serial;
+  /// For an UPDATE (RFC 2136 §2): where its prerequisite section starts, and the counts of the
+  /// prerequisite and update sections (the question section is the zone section).
+  std::size_t records_at = 0;
+  std::uint16_t prerequisites = 0, updates = 0;
   /// The request's TSIG record, when it is signed (always the last record: RFC 8945 §5.1).
   std::optional<TsigRecord> tsig;
 };
@@ -77,6 +82,11 @@ struct Parsed {
 /// Parses a request. Never reads outside `packet`, follows no compression pointer in the
 /// question (there is nothing before it to point at) and at most a bounded number elsewhere.
 [[nodiscard]] Parsed parse_query(std::span<const std::uint8_t> packet);
+
+/// Reads a possibly compressed name at `pos` of `message` into `out`; returns the offset after
+/// it, or 0 when it is malformed. Pointers must point backwards, at most 16 of them.
+[[nodiscard]] std::size_t read_name(std::span<const std::uint8_t> message, std::size_t pos,
+                                    Name& out);
 
 /// The TSIG record closing any message (a response too), if it has one and the message is
 /// well-formed up to it.

@@ -13,10 +13,26 @@ ZoneLoader::ZoneLoader(Store store, std::shared_ptr<Clock> clock, std::string du
     : store_(std::move(store)), clock_(std::move(clock)), dump_dir_(std::move(dump_dir)) {}
 
 Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>& events) {
+  const std::int64_t now = clock_->now();
+  // ACME challenge records live a day at most: drop the expired ones as a change of their zone.
+  auto expiry = store_.next_acme_expiry();
+  if (!expiry)
+    return std::unexpected(expiry.error());
+  if (*expiry && **expiry <= now)
+    if (auto r = store_.transaction([&]() -> Result<void> {
+          auto expired = store_.expire_acme_challenges(now);
+          if (!expired)
+            return std::unexpected(expired.error());
+          for (std::int64_t domain : *expired)
+            if (auto serial = store_.touch_domain(domain, now); !serial)
+              return std::unexpected(serial.error());
+          return {};
+        });
+        !r)
+      return std::unexpected(r.error());
   auto versions = store_.domain_versions();
   if (!versions)
     return std::unexpected(versions.error());
-  const std::int64_t now = clock_->now();
   bool changed = false;
   std::set<std::int64_t> present;
   for (auto [id, version] : *versions) {
@@ -41,6 +57,7 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
     // Read everything in one read transaction so the CLI's commit is seen whole.
     Result<signer::ZoneSource> src = fail("not read");
     std::vector<TransferPeer> peers;
+    std::vector<Name> acme_keys;
     auto tx = store_.read_transaction([&]() -> Result<void> {
       auto domains = store_.list_domains();
       if (!domains)
@@ -53,6 +70,10 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
             return std::unexpected(secondaries.error());
           for (const Secondary& x : *secondaries)
             peers.push_back({x.address, x.port, x.tsig_key});
+          auto keys = store_.acme_update_keys(id);
+          if (!keys)
+            return std::unexpected(keys.error());
+          acme_keys = std::move(*keys);
           return {};
         }
       src = fail("domain vanished while loading");
@@ -97,6 +118,8 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
     state.refresh_at = sz.earliest_expiration - src->policy.sig_refresh;
     std::shared_ptr<ServedZone> served = ServedZone::build(std::move(*signed_zone));
     served->secondaries = std::move(peers);
+    served->domain_id = id;
+    served->acme_keys = std::move(acme_keys);
     // Only zones with secondaries keep a journal: nobody else may ask for an IXFR.
     if (!served->secondaries.empty() && state.served != nullptr &&
         state.served->serial != served->serial)

@@ -490,3 +490,64 @@ expect_validated_at() {
     assert_contains "$out" "$5" "delv $3 $4 at $addr:$port (anchor $2)"
   fi
 }
+
+# --- pebble, the ACME test server ----------------------------------------------------------------
+# start_pebble DNS_PORT [TIMEOUT_S]: pebble on free loopback ports, resolving the names it validates
+# at 127.0.0.1:DNS_PORT, its own HTTPS signed by a test CA made here (certbot trusts it through
+# REQUESTS_CA_BUNDLE="$PEBBLE_CA"). No sleeps in its validation authority, no nonces rejected at
+# random, no reuse of earlier authorizations, and every challenge really validated
+# (PEBBLE_VA_ALWAYS_VALID is taken out of its environment). Waits until it serves its directory.
+# Sets PEBBLE_PORT (https://127.0.0.1:$PEBBLE_PORT/dir), PEBBLE_HTTP01_PORT (where it asks HTTP-01),
+# PEBBLE_CA, PEBBLE_LOG and PEBBLE_PID. Stopped at exit.
+# Proven (pebble 2.4.0, a logging proxy before knotd): one DNS-01 validation is three TXT queries for
+# _acme-challenge.NAME at once ("Starting 3 validations" in its log), over UDP, RD set, no EDNS, no
+# TSIG; an NXDOMAIN answer or a missing value fails the authorization at once ("Error retrieving TXT
+# records for DNS challenge" / "returned an unsuccessful response: '\x03'"), with no retry.
+start_pebble() {
+  local dns_port=$1 timeout=${2:-15} dir=$WORK/pebble deadline
+  require_tools pebble openssl curl
+  mkdir -p "$dir"
+  PEBBLE_CA=$dir/ca.pem
+  PEBBLE_LOG=$dir/pebble.log
+  _lib_peer_logs+=("$PEBBLE_LOG")
+  (
+    cd "$dir"
+    exec >>openssl.log 2>&1
+    ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+    openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 2 -subj "/CN=pebble test CA"
+    openssl req -new "${ec[@]}" -keyout pebble.key -out pebble.csr -subj /CN=127.0.0.1 \
+      -addext "subjectAltName=IP:127.0.0.1,DNS:localhost"
+    openssl x509 -req -in pebble.csr -CA ca.pem -CAkey ca.key -set_serial 1 -days 2 \
+      -copy_extensions copy -out pebble.pem
+  ) || die "openssl could not make pebble's certificate: $(tail -n 5 "$dir/openssl.log")"
+  PEBBLE_PORT=$(free_port)
+  PEBBLE_HTTP01_PORT=$(free_port)
+  local mgmt_port tlsalpn_port
+  mgmt_port=$(free_port)
+  tlsalpn_port=$(free_port)
+  cat >"$dir/pebble.json" <<PEBBLE
+{
+  "pebble": {
+    "listenAddress": "127.0.0.1:$PEBBLE_PORT",
+    "managementListenAddress": "127.0.0.1:$mgmt_port",
+    "certificate": "$dir/pebble.pem",
+    "privateKey": "$dir/pebble.key",
+    "httpPort": $PEBBLE_HTTP01_PORT,
+    "tlsPort": $tlsalpn_port,
+    "ocspResponderURL": "",
+    "externalAccountBindingRequired": false
+  }
+}
+PEBBLE
+  env -u PEBBLE_VA_ALWAYS_VALID PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+    pebble -config "$dir/pebble.json" -dnsserver "127.0.0.1:$dns_port" >"$PEBBLE_LOG" 2>&1 &
+  PEBBLE_PID=$!
+  track_pid "$PEBBLE_PID"
+  deadline=$(($(now_ms) + timeout * 1000))
+  until curl -sf --max-time 2 --cacert "$PEBBLE_CA" -o /dev/null "https://127.0.0.1:$PEBBLE_PORT/dir"; do
+    kill -0 "$PEBBLE_PID" 2>/dev/null || { cat "$PEBBLE_LOG" >&2; die "pebble exited at start"; }
+    (($(now_ms) < deadline)) || { cat "$PEBBLE_LOG" >&2; die "pebble did not answer within $timeout s"; }
+    sleep 0.05
+  done
+  echo "pebble (pid $PEBBLE_PID) serves https://127.0.0.1:$PEBBLE_PORT/dir, resolving at 127.0.0.1:$dns_port"
+}
