@@ -331,7 +331,10 @@ start_moatd() {
   local dir=$1 pin=$2 workers=$3 timeout=600 # a 100,000-name zone is signed at start
   shift 3
   MOATD_PORT=$(free_port)
-  local cmd=("$MOATD_BIN" --db "$MOAT_DB" --listen "127.0.0.1:$MOATD_PORT" --workers "$workers" "$@")
+  # No rate limiting, as nsd runs with rrl-ratelimit: 0: dnsperf is one client asking the same
+  # names thousands of times a second, which RRL exists to stop.
+  local cmd=("$MOATD_BIN" --db "$MOAT_DB" --listen "127.0.0.1:$MOATD_PORT" --workers "$workers"
+    --rrl-rate 0 "$@")
   if [[ -n "$pin" ]]; then
     cmd=(taskset -c "$pin" "${cmd[@]}")
   fi

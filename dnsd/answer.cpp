@@ -298,17 +298,30 @@ bool write_rrset(ResponseWriter& w, Section section, const Item& item, bool dnss
   return true;
 }
 
+// FNV-1a over the lower-cased wire form: names that differ only in case share a bucket. The
+// rate limiter keys its own hash, so this one need not resist chosen collisions.
+std::uint64_t name_hash(const Name& n) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::uint8_t c : n.wire()) {
+    h ^= (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
 } // namespace
 
 std::size_t answer(std::span<const std::uint8_t> request, const Snapshot& snapshot, bool over_tcp,
-                   std::span<std::uint8_t> out, std::size_t reserve) {
+                   std::span<std::uint8_t> out, std::size_t reserve, const AnswerContext* context,
+                   AnswerInfo* info) {
+  AnswerInfo ignored;
+  AnswerInfo& about = info != nullptr ? *info : ignored;
   Parsed parsed = parse_query(request);
   if (parsed.verdict == Verdict::kDrop)
     return 0;
   const Query& q = parsed.query;
   if (q.tsig || (parsed.verdict == Verdict::kAnswer &&
-                 (q.opcode == kOpcodeUpdate || q.qtype == rrtype::AXFR ||
-                  q.qtype == rrtype::IXFR)))
+                 (q.opcode == kOpcodeUpdate || q.qtype == rrtype::AXFR || q.qtype == rrtype::IXFR)))
     return kNotAnswered;
   std::size_t limit = kMaxResponse;
   if (!over_tcp)
@@ -316,9 +329,23 @@ std::size_t answer(std::span<const std::uint8_t> request, const Snapshot& snapsh
   limit -= std::min(limit - kHeaderSize, reserve);
   ResponseWriter w(out, limit);
 
+  // RFC 7873 §5.2: a COOKIE is answered with the client's cookie and our server cookie, the
+  // one received when it is still fresh, else a new one.
+  ServerCookie server_cookie{};
+  std::span<const std::uint8_t> cookie_out;
+  if (q.cookie && context != nullptr && context->cookies != nullptr) {
+    CookieJar::Verdict v = context->cookies->check(*q.cookie, context->client_ip, context->now);
+    about.cookie_valid = v.check == CookieJar::Check::kValid;
+    if (about.cookie_valid && !v.renew)
+      std::copy_n(q.cookie->server().begin(), kServerCookieSize, server_cookie.begin());
+    else
+      server_cookie = context->cookies->make(q.cookie->client, context->client_ip, context->now);
+    cookie_out = server_cookie;
+  }
   auto finish = [&](std::uint16_t rc) {
     if (q.has_edns)
-      (void)w.add_opt(q.dnssec_ok, rc);
+      (void)w.add_opt(q.dnssec_ok, rc, cookie_out.empty() ? nullptr : &q.cookie->client,
+                      cookie_out);
     else
       w.set_rcode(rc);
     return w.size();
@@ -345,8 +372,22 @@ std::size_t answer(std::span<const std::uint8_t> request, const Snapshot& snapsh
   Resolver r(*zone, q);
   r.run();
   w.start(q, r.rc, r.authoritative);
-  // Room for the OPT record must remain whatever else is written.
-  const std::size_t opt_room = q.has_edns ? 11 : 0;
+  about.question_end = w.size();
+  if (r.rc == rcode::kNxDomain) {
+    about.cls = ResponseClass::kNxDomain; // one bucket per zone: random names do not escape it
+    about.name_hash = name_hash(zone->apex);
+  } else if (r.rc != rcode::kNoError) {
+    about.cls = ResponseClass::kError;
+  } else if (!r.authoritative) {
+    about.cls = ResponseClass::kReferral;
+    about.name_hash = name_hash(r.authority.empty() ? zone->apex : r.authority.front().owner);
+  } else {
+    about.cls = r.answer.empty() ? ResponseClass::kNoData : ResponseClass::kPositive;
+    about.name_hash = name_hash(q.qname);
+  }
+  // Room for the OPT record (and its cookie) must remain whatever else is written.
+  const std::size_t opt_room =
+      q.has_edns ? 11 + (cookie_out.empty() ? 0 : 4 + 8 + kServerCookieSize) : 0;
   w.set_limit(limit - opt_room);
   bool fits = true;
   for (const Item& i : r.answer)

@@ -56,9 +56,23 @@ int main(int argc, char** argv) {
   app.add_option("--zone-dump", dump_dir,
                  "directory to write each signed zone to (APEXzone) as it is served")
       ->check(CLI::ExistingDirectory);
+  moat::dnsd::RateLimitOptions rrl;
+  app.add_option("--rrl-rate", rrl.responses_per_second,
+                 "UDP answers a second to one client network for one name (0: no rate limit)")
+      ->check(CLI::Range(0, 16000));
+  app.add_option("--rrl-slip", rrl.slip,
+                 "of the answers over the limit, send every Nth truncated (0: drop all)")
+      ->check(CLI::Range(0, 255));
+  std::size_t tcp_per_source = 16;
+  int tcp_idle_ms = 10000;
+  app.add_option("--tcp-idle-ms", tcp_idle_ms, "close a TCP client silent this long (RFC 7766)")
+      ->check(CLI::Range(100, 120000));
+  app.add_option("--tcp-per-source", tcp_per_source, "TCP connections one address may hold")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--log-level", level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
+  rrl.enabled = rrl.responses_per_second > 0;
 
   auto log = spdlog::stderr_color_mt("dnsd");
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -125,7 +139,10 @@ int main(int argc, char** argv) {
   moat::dnsd::Server server(
       holder,
       {.udp_workers = workers,
+       .max_tcp_per_source = tcp_per_source,
+       .tcp_idle_timeout_ms = tcp_idle_ms,
        .clock = moat::system_clock(),
+       .rate_limit = rrl,
        .apply_challenges = [&](std::int64_t domain,
                                const auto& changes) { return challenges.apply(domain, changes); }},
       log);

@@ -7,11 +7,15 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <ctime>
 #include <list>
+#include <map>
 #include <mutex>
 #include <netinet/in.h>
+#include <openssl/rand.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <stdexcept>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <thread>
@@ -125,6 +129,17 @@ bool write_full(int fd, const std::uint8_t* p, std::size_t n, int timeout_ms) {
   return true;
 }
 
+// The client's address as it goes into cookies and rate limiting: 4 or 16 bytes.
+std::span<const std::uint8_t> address_bytes(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET6)
+    return {reinterpret_cast<const std::uint8_t*>(
+                &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr),
+            16};
+  return {
+      reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr),
+      4};
+}
+
 Peer peer_of(const sockaddr_storage& ss) {
   char text[INET6_ADDRSTRLEN] = {};
   Peer p;
@@ -138,7 +153,41 @@ Peer peer_of(const sockaddr_storage& ss) {
     p.port = ntohs(s4->sin_port);
   }
   p.address = text;
+  auto bytes = address_bytes(ss);
+  p.ip.assign(bytes.begin(), bytes.end());
   return p;
+}
+
+std::int64_t monotonic_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+// RRL's "slip": the answer cut down to its header and question with TC set, so that a real
+// client asks again over TCP while a forged source gains nothing to reflect.
+std::size_t slip(std::span<std::uint8_t> out, std::size_t len) {
+  if (len < kHeaderSize)
+    return 0;
+  std::size_t end = kHeaderSize;
+  if (out[5] == 1) { // the echoed question's name is written uncompressed
+    while (end < len && out[end] != 0)
+      end += out[end] + 1;
+    end += 5;
+    if (end > len)
+      return 0;
+  }
+  out[2] |= 0x02;
+  std::fill(out.begin() + 6, out.begin() + 12, 0);
+  out[5] = end > kHeaderSize ? 1 : 0;
+  return end;
+}
+
+CookieSecret random_secret() {
+  CookieSecret s{};
+  if (RAND_bytes(s.data(), static_cast<int>(s.size())) != 1)
+    throw std::runtime_error("no random bytes for the DNS cookie secret");
+  return s;
 }
 
 } // namespace
@@ -151,6 +200,11 @@ struct Server::Impl {
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
   TransferLimits transfers;
+  RateLimiter limiter{options.rate_limit};
+  // Cookies are checked against a secret drawn at start: after a restart clients learn a new
+  // server cookie, which RFC 7873 §5.2.3 allows for.
+  CookieJar cookies{random_secret()};
+  std::map<std::string, std::size_t> connections_per_source; ///< guarded by conn_mutex
 
   struct Connection {
     std::thread thread;
@@ -186,7 +240,10 @@ struct Server::Impl {
       if (n <= 0)
         continue;
       std::span<const std::uint8_t> request(in.data(), static_cast<std::size_t>(n));
-      std::size_t len = answer(request, reader.get(), false, out);
+      const AnswerContext context{address_bytes(peer),
+                                  static_cast<std::uint32_t>(std::time(nullptr)), &cookies};
+      AnswerInfo info;
+      std::size_t len = answer(request, reader.get(), false, out, 0, &context, &info);
       if (len == kNotAnswered) {
         serve_slowly(request, reader.get(), peer_of(peer), false, [&](auto message) {
           ::sendto(fd, message.data(), message.size(), MSG_DONTWAIT,
@@ -194,6 +251,21 @@ struct Server::Impl {
           return true;
         });
         continue;
+      }
+      // A client that proved its address with our server cookie is not limited: answers to it
+      // cannot be reflected at anyone else (RFC 7873 §1).
+      if (len > 0 && options.rate_limit.enabled && !info.cookie_valid) {
+        const std::int64_t now_ms = monotonic_ms();
+        const RateDecision d = limiter.check(context.client_ip, info.cls, info.name_hash, now_ms);
+        if (d != RateDecision::kSend) {
+          if (auto r = limiter.report(now_ms))
+            log->info("rate limit: {} answers dropped, {} slipped (truncated) since the last "
+                      "report",
+                      r->dropped, r->slipped);
+          if (d == RateDecision::kDrop)
+            continue;
+          len = slip(out, len);
+        }
       }
       if (len > 0)
         ::sendto(fd, out.data(), len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&peer), plen);
@@ -222,7 +294,10 @@ struct Server::Impl {
       if (len == 0 || !read_full(fd.get(), in.data(), len, options.tcp_idle_timeout_ms, stopping))
         break;
       std::span<const std::uint8_t> request(in.data(), len);
-      std::size_t n = answer(request, reader.get(), true, std::span<std::uint8_t>(out).subspan(2));
+      const AnswerContext context{peer.ip, static_cast<std::uint32_t>(std::time(nullptr)),
+                                  &cookies};
+      std::size_t n =
+          answer(request, reader.get(), true, std::span<std::uint8_t>(out).subspan(2), 0, &context);
       if (n == kNotAnswered) {
         bool alive = true;
         serve_slowly(request, reader.get(), peer, true, [&](auto message) {
@@ -245,6 +320,8 @@ struct Server::Impl {
     }
     std::lock_guard lock(conn_mutex);
     --live_connections;
+    if (--connections_per_source[peer.address] == 0)
+      connections_per_source.erase(peer.address);
     done->store(true);
   }
 
@@ -263,12 +340,19 @@ struct Server::Impl {
       }
       std::lock_guard lock(conn_mutex);
       reap_locked();
-      if (live_connections >= options.max_tcp_connections)
-        continue; // refused by closing; Fd's destructor does it
+      Peer p = peer_of(peer);
+      // RFC 7766 §6.2.2: bounds on connections in total and per client; past them a
+      // connection is closed at once (Fd's destructor does it).
+      auto from_source = connections_per_source.find(p.address);
+      if (live_connections >= options.max_tcp_connections ||
+          (from_source != connections_per_source.end() &&
+           from_source->second >= options.max_tcp_per_source))
+        continue;
       ++live_connections;
+      ++connections_per_source[p.address];
       auto done = std::make_shared<std::atomic<bool>>(false);
       connections.push_back(
-          {std::thread([this, f = std::move(fd), p = peer_of(peer), done]() mutable {
+          {std::thread([this, f = std::move(fd), p = std::move(p), done]() mutable {
              tcp_connection(std::move(f), std::move(p), done);
            }),
            done});

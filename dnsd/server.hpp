@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/locations.hpp"
+#include "dnsd/rate_limit.hpp"
 #include "dnsd/snapshot_holder.hpp"
 #include "dnsd/update.hpp"
 
@@ -24,11 +25,14 @@ using moat::ListenAddress;
 struct ServerOptions {
   std::size_t udp_workers = 1; ///< threads (each with its own SO_REUSEPORT socket)
   std::size_t max_tcp_connections = 128;
-  int tcp_idle_timeout_ms = 10000; ///< close a TCP client silent for this long
+  std::size_t max_tcp_per_source = 16; ///< connections one address may hold at once
+  int tcp_idle_timeout_ms = 10000;     ///< close a TCP client silent for this long
   std::size_t tcp_queries_per_connection = 1000;
   int max_transfers = 10; ///< zone transfers at once; more get SERVFAIL
   /// The time TSIG checks and signs with; the system clock when null.
   std::shared_ptr<Clock> clock;
+  /// Response Rate Limiting of UDP answers (on by default, 20 a second with slip 2).
+  RateLimitOptions rate_limit;
   /// Stores what an accepted UPDATE changes; UPDATE is refused when empty.
   ApplyChallenges apply_challenges;
 };

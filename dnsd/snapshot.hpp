@@ -79,7 +79,7 @@ struct ServedZone {
   /// `serial`. Kept only for zones with secondaries; bounded (see kept_journal).
   std::vector<std::shared_ptr<const ZoneDiff>> journal;
   std::vector<TransferPeer> secondaries;
-  std::int64_t domain_id = 0;        ///< in the store
+  std::int64_t domain_id = 0; ///< in the store
   /// The TSIG keys that may UPDATE TXT records at the zone's _acme-challenge names.
   std::vector<Name> acme_keys;
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace moat::dnsd {
 
@@ -16,6 +17,7 @@ namespace moat::dnsd {
 struct Peer {
   std::string address; ///< canonical IP literal (inet_ntop)
   std::uint16_t port = 0;
+  std::vector<std::uint8_t> ip; ///< the address's 4 or 16 bytes (for cookies)
 };
 
 /// Shared by every connection: how many zone transfers run at once, and the bound.

@@ -214,7 +214,12 @@ Parsed parse_query(std::span<const std::uint8_t> p) {
       while (o < pos + rdlen) {
         if (o + 4 > pos + rdlen)
           return out;
-        std::uint16_t olen = get16(p, o + 2);
+        const std::uint16_t code = get16(p, o), olen = get16(p, o + 2);
+        if (code == kEdnsCookie && o + 4 + olen <= pos + rdlen) {
+          q.cookie = parse_cookie(p.subspan(o + 4, olen));
+          if (!q.cookie)
+            return out; // RFC 7873 §5.2.2: a malformed COOKIE is FORMERR
+        }
         o += 4 + olen;
       }
       if (o != pos + rdlen)
@@ -461,8 +466,12 @@ bool ResponseWriter::add(Section s, const Name& owner, std::uint16_t type, std::
   return true;
 }
 
-bool ResponseWriter::add_opt(bool dnssec_ok, std::uint16_t full_rcode) {
-  if (pos_ + 11 > limit_)
+bool ResponseWriter::add_opt(bool dnssec_ok, std::uint16_t full_rcode,
+                             const std::array<std::uint8_t, 8>* client_cookie,
+                             std::span<const std::uint8_t> server_cookie) {
+  const std::size_t cookie_size = client_cookie != nullptr ? 8 + server_cookie.size() : 0;
+  const std::size_t options = cookie_size != 0 ? 4 + cookie_size : 0;
+  if (pos_ + 11 + options > limit_)
     return false;
   buf_[pos_++] = 0; // root owner
   put16(rrtype::OPT);
@@ -470,7 +479,15 @@ bool ResponseWriter::add_opt(bool dnssec_ok, std::uint16_t full_rcode) {
   buf_[pos_++] = static_cast<std::uint8_t>(full_rcode >> 4); // extended RCODE
   buf_[pos_++] = 0;                                          // version 0
   put16(dnssec_ok ? 0x8000 : 0);                             // only DO; other flags cleared
-  put16(0);                                                  // no options echoed
+  put16(static_cast<std::uint16_t>(options));
+  if (client_cookie != nullptr) {
+    put16(kEdnsCookie);
+    put16(static_cast<std::uint16_t>(cookie_size));
+    auto at = buf_.begin() + static_cast<std::ptrdiff_t>(pos_);
+    at = std::copy(client_cookie->begin(), client_cookie->end(), at);
+    std::copy(server_cookie.begin(), server_cookie.end(), at);
+    pos_ += cookie_size;
+  }
   std::uint16_t c = static_cast<std::uint16_t>(((buf_[10] << 8) | buf_[11]) + 1);
   buf_[10] = static_cast<std::uint8_t>(c >> 8);
   buf_[11] = static_cast<std::uint8_t>(c);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/name.hpp"
+#include "dnsd/cookies.hpp"
 
 #include <algorithm>
 #include <array>
@@ -56,6 +57,8 @@ struct Query {
   std::uint8_t edns_version = 0;
   std::uint16_t udp_size = 512; ///< the requester's buffer, at least 512
   bool dnssec_ok = false;
+  /// The COOKIE option (RFC 7873), when the request carried a well-formed one.
+  std::optional<CookieOption> cookie;
   /// The serial of the requester's copy, from the SOA in the authority section of an IXFR.
   std::optional<std::uint32_t> ixfr_serial;
   /// For an UPDATE (RFC 2136 §2): where its prerequisite section starts, and the counts of the
@@ -106,8 +109,11 @@ public:
   bool add(Section s, const Name& owner, std::uint16_t type, std::uint32_t ttl,
            std::span<const std::uint8_t> rdata);
 
-  /// Appends the OPT record (version 0, our buffer size, DO echoed, extended RCODE).
-  bool add_opt(bool dnssec_ok, std::uint16_t full_rcode);
+  /// Appends the OPT record (version 0, our buffer size, DO echoed, extended RCODE), with a
+  /// COOKIE option (client cookie, then `server_cookie`) when `client_cookie` is given.
+  bool add_opt(bool dnssec_ok, std::uint16_t full_rcode,
+               const std::array<std::uint8_t, 8>* client_cookie = nullptr,
+               std::span<const std::uint8_t> server_cookie = {});
 
   /// A point to roll back to, so an RRset is written whole or not at all.
   struct Mark {

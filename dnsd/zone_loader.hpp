@@ -24,7 +24,7 @@ struct ZoneEvent {
   std::size_t signatures_made = 0;
   std::size_t signatures_reused = 0;
   double milliseconds = 0;
-  std::string error; ///< for kFailed: the zone keeps being served as it was
+  std::string error;         ///< for kFailed: the zone keeps being served as it was
   std::uint32_t max_ttl = 0; ///< the longest TTL in the zone served (reported with the serial)
 };
 

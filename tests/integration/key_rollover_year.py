@@ -427,7 +427,7 @@ class Sim:
                 log.flush()
                 self.dnsd = subprocess.Popen(
                     [MOATD_BIN, "--db", self.db, "--listen", f"127.0.0.1:{self.port}",
-                     "--poll-ms", "10", "--zone-dump", self.dump_dir],
+                     "--poll-ms", "10", "--zone-dump", self.dump_dir, "--rrl-rate", "0"],
                     env=env, stdout=log, stderr=subprocess.STDOUT)
             while time.monotonic() < deadline:
                 if self.dnsd.poll() is not None:

@@ -49,7 +49,7 @@ assert_eq "nameserver 127.0.0.1" "$(head -n1 /etc/resolv.conf)" "/etc/resolv.con
 start_dnsd53() {
   DNSD_PORT=53
   DNSD_LOG=$WORK/dnsd.log
-  "$MOATD_BIN" --db "$MOAT_DB" --listen "127.0.0.1:53" --poll-ms 100 >>"$DNSD_LOG" 2>&1 &
+  "$MOATD_BIN" --db "$MOAT_DB" --listen "127.0.0.1:53" --poll-ms 100 --rrl-rate 0 >>"$DNSD_LOG" 2>&1 &
   DNSD_PID=$!
   track_pid "$DNSD_PID"
   local deadline=$(($(now_ms) + 10000))
