@@ -59,6 +59,13 @@ private:
     return z_.apex;
   }
 
+  bool in_answer(const Name& owner, const ServedRrset* set) const {
+    for (const Item& i : answer)
+      if (i.set == set && i.owner == owner)
+        return true;
+    return false;
+  }
+
   void add_soa() {
     if (z_.soa != nullptr)
       authority.push_back({z_.apex, z_.soa});
@@ -204,6 +211,8 @@ void Resolver::run() {
     if (nd != nullptr && !nd->glue) {
       const ServedRrset* cname = nd->find(rrtype::CNAME);
       if (cname != nullptr && q_.qtype != rrtype::CNAME) {
+        if (in_answer(nd->owner, cname))
+          return; // a CNAME loop: the chain once is the answer (as BIND and Knot give it)
         answer.push_back({nd->owner, cname});
         auto target = Name::from_wire(cname->rdatas.front());
         if (!target || !target->is_subdomain_of(z_.apex))
@@ -250,6 +259,8 @@ void Resolver::run() {
     }
     const ServedRrset* cname = wnode->find(rrtype::CNAME);
     if (cname != nullptr && q_.qtype != rrtype::CNAME) {
+      if (in_answer(name, cname))
+        return;
       answer.push_back({name, cname});
       prove_wildcard_answer(name, ce);
       auto target = Name::from_wire(cname->rdatas.front());

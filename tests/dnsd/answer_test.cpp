@@ -36,6 +36,8 @@ protected:
         rr("mail", rrtype::A, "192.0.2.25"),
         rr("mail", rrtype::AAAA, "2001:db8::25"),
         rr("www", rrtype::CNAME, "mail"),
+        rr("loop1", rrtype::CNAME, "loop2"),
+        rr("loop2", rrtype::CNAME, "loop1"),
         rr("*.wild", rrtype::TXT, "\"wildcard\""),
         rr("a.b.deep", rrtype::A, "192.0.2.1"),
         rr("sub", rrtype::NS, "ns.sub"),
@@ -144,6 +146,13 @@ TEST_P(AnswerTest, CnameChainIsFollowedInsideTheZone) {
   auto p = ask("www.example.test.", rrtype::A);
   EXPECT_EQ(count_type(ldns_pkt_answer(p.get()), LDNS_RR_TYPE_CNAME), 1);
   EXPECT_EQ(count_type(ldns_pkt_answer(p.get()), LDNS_RR_TYPE_A), 1);
+}
+
+// Found by fuzz_query: a loop used to repeat its CNAMEs until the hop limit.
+TEST_P(AnswerTest, CnameLoopGivesEachCnameOnce) {
+  auto p = ask("loop1.example.test.", rrtype::A);
+  EXPECT_EQ(ldns_pkt_get_rcode(p.get()), LDNS_RCODE_NOERROR);
+  EXPECT_EQ(count_type(ldns_pkt_answer(p.get()), LDNS_RR_TYPE_CNAME), 2);
 }
 
 TEST_P(AnswerTest, DelegationGivesReferralWithGlue) {
