@@ -102,7 +102,8 @@ void send_rcode(const Query& q, std::uint16_t rc, std::optional<TsigSession>& se
 // The answer to a request whose TSIG did not check out (RFC 8945 §5.2): FORMERR without TSIG;
 // BADKEY and BADSIG with an unsigned TSIG record; BADTIME and BADTRUNC signed, BADTIME with
 // the server's clock in Other Data.
-void send_tsig_error(const Query& q, const TsigVerdict& v, UnixTime now, const SendMessage& send) {
+void send_tsig_error(const Query& q, const TsigVerdict& v, bool over_tcp, UnixTime now,
+                     const SendMessage& send) {
   std::vector<std::uint8_t> buf(kMaxResponse);
   ResponseWriter w(buf, buf.size());
   w.start(q, v.rcode, false);
@@ -122,6 +123,17 @@ void send_tsig_error(const Query& q, const TsigVerdict& v, UnixTime now, const S
     } else {
       n = append_unsigned_tsig(buf, n, *q.tsig, v.error);
     }
+  }
+  // Over UDP the answer keeps to the requester's buffer, whatever the names in its TSIG record
+  // (compressed in the request, written out here): past it, the question alone with TC set,
+  // so that an unauthenticated sender gets nothing bigger than it sent.
+  const std::size_t udp_limit =
+      q.has_edns ? std::min<std::size_t>(q.udp_size, kEdnsBufferSize) : std::size_t{512};
+  if (!over_tcp && n > udp_limit) {
+    ResponseWriter cut(buf, udp_limit);
+    cut.start(q, v.rcode, false);
+    cut.set_tc();
+    n = cut.size();
   }
   if (n > 0)
     (void)send(std::span<const std::uint8_t>(buf).first(n));
@@ -308,10 +320,16 @@ RequestOutcome serve_request(std::span<const std::uint8_t> request, const Snapsh
     return {};
   const Query& q = parsed.query;
   std::optional<TsigSession> session;
+  // A malformed message is FORMERR without TSIG (RFC 8945 §5.2), even when a well-formed TSIG
+  // record sits inside it: its MAC covers only what precedes the record.
+  if (q.tsig && parsed.verdict == Verdict::kError && parsed.error_rcode == rcode::kFormErr) {
+    send_rcode(q, rcode::kFormErr, session, now, send);
+    return {};
+  }
   if (q.tsig) {
     TsigVerdict v = verify_tsig(request, *q.tsig, *snapshot.keys, now);
     if (v.rcode != rcode::kNoError) {
-      send_tsig_error(q, v, now, send);
+      send_tsig_error(q, v, over_tcp, now, send);
       return {std::string("TSIG ") + tsig_error_name(v.error) + " from " + peer.address + " (key " +
                   q.tsig->key.to_string() + ")",
               true};

@@ -44,8 +44,12 @@ std::vector<std::uint8_t> update(const std::vector<std::string>& updates,
     return l;
   };
   ldns_rdf* zone_rdf = ldns_dname_new_frm_str(zone);
-  ldns_pkt* p =
-      ldns_update_pkt_new(zone_rdf, LDNS_RR_CLASS_IN, list(prerequisites), list(updates), nullptr);
+  // ldns copies the records out of the lists it is given: they are ours to free.
+  ldns_rr_list* pr = list(prerequisites);
+  ldns_rr_list* up = list(updates);
+  ldns_pkt* p = ldns_update_pkt_new(zone_rdf, LDNS_RR_CLASS_IN, pr, up, nullptr);
+  ldns_rr_list_deep_free(pr);
+  ldns_rr_list_deep_free(up);
   ldns_pkt_set_id(p, 99);
   if (key != nullptr) {
     EXPECT_EQ(ldns_pkt_tsig_sign(p, key, kSecret, 300, "hmac-sha256.", nullptr), LDNS_STATUS_OK);

@@ -28,7 +28,6 @@ constexpr std::string_view kZskPem =
     "-----BEGIN PRIVATE KEY-----\n"
     "MC4CAQAwBQYDK2VwBCIEIHCQiuWC/ErKd+KEdtCwaGTwNqbQBYhG3Hq7nW5vMTAs\n"
     "-----END PRIVATE KEY-----\n";
-constexpr std::int64_t kSignTime = 1'800'000'000;
 
 struct Record {
   const char* owner; // relative to the apex
@@ -96,12 +95,22 @@ Rr make_rr(const Name& apex, std::string_view owner, std::uint16_t type, std::st
   return Rr{name->lowercased(), type, 3600, std::move(*rd)};
 }
 
-std::shared_ptr<const dnsd::ServedZone> signed_zone(const char* apex_text, bool nsec3,
-                                                    const signer::KeySet& keys) {
+// Version `version` of the zone at `apex_text`: 0 is kRecords as they are; each later version
+// bumps the serial by one and changes a little (see zone_version in fuzz_zone.hpp).
+std::shared_ptr<dnsd::ServedZone> signed_zone(const char* apex_text, bool nsec3,
+                                              const signer::KeySet& keys, int version = 0) {
   const Name apex = *Name::parse(apex_text);
   signer::ZoneContent content{apex, {}};
-  for (const Record& r : kRecords)
-    content.records.push_back(make_rr(apex, r.owner, r.type, r.rdata));
+  for (const Record& r : kRecords) {
+    std::string rdata = r.rdata;
+    if (r.type == rrtype::SOA)
+      rdata = "ns1 hostmaster " + std::to_string(kZoneSerial + version) + " 14400 3600 1209600 300";
+    else if (version >= 1 && r.type == rrtype::A && std::string_view(r.owner) == "mx2")
+      rdata = "192.0.2.27";
+    content.records.push_back(make_rr(apex, r.owner, r.type, rdata));
+  }
+  if (version >= 2)
+    content.records.push_back(make_rr(apex, "new", rrtype::A, "192.0.2.8"));
   // More than fits in 1232 octets, so that UDP answers truncate.
   for (int i = 0; i < 40; ++i)
     content.records.push_back(
@@ -115,13 +124,17 @@ std::shared_ptr<const dnsd::ServedZone> signed_zone(const char* apex_text, bool 
   return dnsd::ServedZone::build(std::move(*zone));
 }
 
+struct ZoneKeys {
+  signer::SigningKey ksk = load_key(kKskPem, signer::kKskFlags);
+  signer::SigningKey zsk = load_key(kZskPem, signer::kZskFlags);
+  [[nodiscard]] signer::KeySet set() const { return {{&ksk}, {&zsk}, {&ksk, &zsk}, {&ksk}}; }
+};
+
 dnsd::Snapshot build_snapshot() {
-  const signer::SigningKey ksk = load_key(kKskPem, signer::kKskFlags);
-  const signer::SigningKey zsk = load_key(kZskPem, signer::kZskFlags);
-  const signer::KeySet keys{{&ksk}, {&zsk}, {&ksk, &zsk}, {&ksk}};
+  const ZoneKeys keys;
   dnsd::Snapshot snapshot;
-  snapshot.zones.push_back(signed_zone(kNsecApex, false, keys));
-  snapshot.zones.push_back(signed_zone(kNsec3Apex, true, keys));
+  snapshot.zones.push_back(signed_zone(kNsecApex, false, keys.set()));
+  snapshot.zones.push_back(signed_zone(kNsec3Apex, true, keys.set()));
   return snapshot;
 }
 
@@ -130,6 +143,33 @@ dnsd::Snapshot build_snapshot() {
 const dnsd::Snapshot& served_snapshot() {
   static const dnsd::Snapshot snapshot = build_snapshot();
   return snapshot;
+}
+
+std::shared_ptr<dnsd::ServedZone> zone_version(const char* apex, bool nsec3, int version) {
+  if (version < 0 || version > 2)
+    harness_broken("no version " + std::to_string(version));
+  const ZoneKeys keys;
+  return signed_zone(apex, nsec3, keys.set(), version);
+}
+
+std::shared_ptr<dnsd::ServedZone> bulk_zone(const char* apex_text, int names) {
+  const Name apex = *Name::parse(apex_text);
+  signer::ZoneContent content{apex, {}};
+  content.records.push_back(
+      make_rr(apex, "@", rrtype::SOA,
+              "ns1 hostmaster " + std::to_string(kZoneSerial) + " 14400 3600 1209600 300"));
+  content.records.push_back(make_rr(apex, "@", rrtype::NS, "ns1"));
+  content.records.push_back(make_rr(apex, "ns1", rrtype::A, "192.0.2.53"));
+  for (int i = 0; i < names; ++i)
+    content.records.push_back(
+        make_rr(apex, "host" + std::to_string(i), rrtype::TXT,
+                "\"a text to fill messages, number " + std::to_string(i) + "\""));
+  const ZoneKeys keys;
+  signer::ZoneSigner zone_signer;
+  auto zone = zone_signer.sign(content, keys.set(), signer::SignPolicy{}, kSignTime);
+  if (!zone)
+    harness_broken(std::string(apex_text) + ": " + zone.error().message);
+  return dnsd::ServedZone::build(std::move(*zone));
 }
 
 } // namespace moat::fuzz

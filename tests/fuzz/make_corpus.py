@@ -7,8 +7,9 @@ names of tests/fuzz/fuzz_zone.cpp (nsec.example. and nsec3.example.) so that fuz
 every kind of answer, and include the malformed requests the parser must refuse.
 """
 
+import hashlib
+import hmac
 import os
-import shutil
 import struct
 import sys
 
@@ -173,10 +174,175 @@ def fuzz_query_seeds():
     return seeds
 
 
+# fuzz_request.cpp's set-up: its keys (name, algorithm, secret), the time it serves at (that of
+# fuzz_zone.hpp's kSignTime) and the serials of nsec.example.'s versions (kZoneSerial + 0..2);
+# nsec3.example. and bulk.example. are at kZoneSerial.
+KEYS = {
+    "xfr-key.": ("hmac-sha256", b"secret of xfr-key. for fuzzing"),
+    "acme-key.": ("hmac-sha256", b"secret of acme-key. for fuzzing"),
+    "sha1-key.": ("hmac-sha1", b"secret of sha1-key. for fuzzing"),
+}
+DIGESTS = {"hmac-sha256": hashlib.sha256, "hmac-sha1": hashlib.sha1}
+NOW = 1_800_000_000
+SERIAL = 2026010101
+CLASS_NONE = 254
+
+
+def signed(msg, key, alg=None, secret=None, time=NOW, fudge=300, original_id=None, error=0,
+           other=b"", mac_size=None, corrupt=False, owner=None):
+    """`msg` with a TSIG record appended, its MAC computed as RFC 8945 §4.3.3 says: the message
+    as it is before the record, then the TSIG variables (key and algorithm names in canonical
+    form, class ANY, TTL 0, time signed, fudge, error, other data)."""
+    default_alg, default_secret = KEYS.get(key.lower(), ("hmac-sha256", b"a key moat lacks"))
+    alg = alg or default_alg
+    secret = default_secret if secret is None else secret
+    original_id = struct.unpack("!H", msg[:2])[0] if original_id is None else original_id
+    time48 = struct.pack("!HI", time >> 32, time & 0xFFFFFFFF)
+    unsigned = struct.pack("!H", original_id) + msg[2:]
+    variables = (name(key.lower()) + struct.pack("!HI", CLASS_ANY, 0) + name(alg + ".") + time48 +
+                 struct.pack("!HHH", fudge, error, len(other)) + other)
+    mac = hmac.new(secret, unsigned + variables, DIGESTS.get(alg, hashlib.sha256)).digest()
+    if mac_size is not None:
+        mac = mac[:mac_size]
+    if corrupt:
+        mac = bytes([mac[0] ^ 1]) + mac[1:]
+    rdata = (name(alg + ".") + time48 + struct.pack("!HH", fudge, len(mac)) + mac +
+             struct.pack("!HHH", original_id, error, len(other)) + other)
+    arcount = struct.unpack("!H", msg[10:12])[0] + 1
+    return (msg[:10] + struct.pack("!H", arcount) + msg[12:] +
+            rr(owner if owner is not None else name(key), TSIG, CLASS_ANY, 0, rdata))
+
+
+def soa_rr(owner_wire, serial):
+    rdata = (name("ns1.nsec.example.") + name("hostmaster.nsec.example.") +
+             struct.pack("!IIIII", serial, 14400, 3600, 1209600, 300))
+    return rr(owner_wire, SOA, IN, 0, rdata)
+
+
+def txt(*strings):
+    return b"".join(bytes([len(s)]) + s.encode() for s in strings)
+
+
+def fuzz_request_seeds():
+    """Requests for serve_request(): signed queries, transfers and UPDATEs, the TSIG failures.
+    The header ID also sets the time of fuzz_request.cpp's extra call: time signed + ID as a
+    signed 16-bit number (so 0x3xxx is BADTIME there); bit 8 fills the transfer slots."""
+    seeds = {}
+    n = iter(range(0x3000, 0x4000))
+    z, z3, bulk = "nsec.example.", "nsec3.example.", "bulk.example."
+
+    def plain(qname, qtype, qid=None, edns=False, **kw):
+        return query(next(n) if qid is None else qid, qname, qtype, edns=edns, **kw)
+
+    def ixfr(serial, qid=None, zone=z):
+        return (header(next(n) if qid is None else qid, ns=1, rd=False) + question(zone, IXFR) +
+                soa_rr(b"\xc0\x0c", serial))
+
+    def update(records, zone=z, prerequisites=()):
+        body = b"".join(prerequisites) + b"".join(records)
+        return (header(next(n), opcode=5, rd=False, an=len(prerequisites), ns=len(records)) +
+                question(zone, SOA) + body)
+
+    # Signed queries: answered by answer() and signed (the sha1 key; EDNS; no EDNS and too big
+    # for UDP; a key name in upper case, canonical in the MAC; the ID changed on the way, as
+    # a forwarder may: the MAC covers the original ID).
+    seeds["soa-signed"] = signed(plain(z, SOA), "xfr-key.")
+    seeds["soa-signed-sha1"] = signed(plain(z, SOA), "sha1-key.")
+    seeds["soa-signed-edns"] = signed(plain(z, SOA, edns=True), "acme-key.")
+    seeds["big-signed-udp"] = signed(plain("big." + z, TXT), "xfr-key.")
+    seeds["nxdomain-signed-edns"] = signed(plain("nope." + z3, A, edns=True), "xfr-key.")
+    seeds["soa-signed-key-upper-case"] = signed(plain(z, SOA), "xfr-key.", owner=name("XFR-KEY."))
+    seeds["soa-signed-forwarded"] = signed(plain(z, SOA, qid=0x0042), "xfr-key.",
+                                           original_id=0x4242)
+    edns1 = header(next(n), ar=1) + question(z, SOA) + opt(version=1)
+    seeds["badvers-signed"] = signed(edns1, "xfr-key.")
+
+    # Transfers: AXFR signed (with each key), with EDNS, unsigned, of the NSEC3 zone, of a zone
+    # not served; IXFR from each serial of the journal, the current one, one past it, and one
+    # it does not reach. ID 0x0100: the extra call is within the fudge with the slots full.
+    seeds["axfr-signed"] = signed(plain(z, AXFR), "xfr-key.")
+    seeds["axfr-signed-busy"] = signed(plain(z, AXFR, qid=0x0100), "xfr-key.")
+    seeds["axfr-signed-edns"] = signed(plain(z, AXFR, edns=True), "xfr-key.")
+    seeds["axfr-signed-sha1"] = signed(plain(z, AXFR), "sha1-key.")
+    seeds["axfr-unsigned"] = plain(z, AXFR)
+    seeds["axfr-unsigned-busy"] = plain(z, AXFR, qid=0x3100)
+    seeds["axfr-nsec3-signed"] = signed(plain(z3, AXFR), "xfr-key.")
+    seeds["axfr-not-served-signed"] = signed(plain("example.org.", AXFR), "xfr-key.")
+    for label, serial in (("first", SERIAL), ("second", SERIAL + 1), ("current", SERIAL + 2),
+                          ("newer", SERIAL + 100), ("unknown", SERIAL - 1)):
+        seeds[f"ixfr-signed-from-{label}"] = signed(ixfr(serial), "xfr-key.")
+    seeds["ixfr-unsigned-from-first"] = ixfr(SERIAL)
+    seeds["ixfr-nsec3-signed"] = signed(ixfr(SERIAL, zone=z3), "xfr-key.")
+    # bulk.example. (300 names, no journal) takes two messages, the second signed with the
+    # timers only (RFC 8945 §5.3.1).
+    seeds["axfr-bulk-signed"] = signed(plain(bulk, AXFR), "xfr-key.")
+    seeds["axfr-bulk-signed-sha1-edns"] = signed(plain(bulk, AXFR, edns=True), "sha1-key.")
+    seeds["ixfr-bulk-unsigned"] = ixfr(SERIAL - 1, zone=bulk)
+
+    # UPDATEs: what ACME needs, signed with acme-key.; then each refusal.
+    at = "_acme-challenge." + z
+    add = rr(name(at), TXT, IN, 60, txt("token-one"))
+    seeds["update-add-txt"] = signed(update([add]), "acme-key.")
+    seeds["update-add-txt-long-ttl"] = signed(
+        update([rr(name("_acme-challenge.www." + z), TXT, IN, 86400, txt("token", "two"))]),
+        "acme-key.")
+    seeds["update-delete-txt"] = signed(update([rr(name(at), TXT, CLASS_ANY, 0, b"")]),
+                                        "acme-key.")
+    seeds["update-delete-one-txt"] = signed(update([rr(name(at), TXT, CLASS_NONE, 0,
+                                                       txt("token-one"))]), "acme-key.")
+    seeds["update-delete-all-and-add"] = signed(
+        update([rr(b"\x0f_acme-challenge\xc0\x0c", ANY, CLASS_ANY, 0, b""), add]), "acme-key.")
+    seeds["update-add-a"] = signed(update([rr(name("new." + z), A, IN, 300,
+                                              bytes([192, 0, 2, 7]))]), "acme-key.")
+    seeds["update-not-challenge-name"] = signed(update([rr(name("www." + z), TXT, IN, 60,
+                                                           txt("x"))]), "acme-key.")
+    seeds["update-outside-zone"] = signed(update([rr(name("_acme-challenge.example.org."), TXT,
+                                                     IN, 60, txt("x"))]), "acme-key.")
+    seeds["update-prerequisite"] = signed(
+        update([add], prerequisites=[rr(name(at), TXT, CLASS_ANY, 0, b"")]), "acme-key.")
+    seeds["update-bad-txt"] = signed(update([rr(name(at), TXT, IN, 60, b"\x05abc")]),
+                                     "acme-key.")
+    seeds["update-at-apex"] = signed(update([rr(b"\xc0\x0c", TXT, IN, 60, txt("x"))]),
+                                     "acme-key.")
+    seeds["update-too-many"] = signed(update([add] * 33), "acme-key.")
+    seeds["update-store-fails"] = signed(update([rr(name(at), TXT, IN, 60, txt("fail"))]),
+                                         "acme-key.")
+    seeds["update-unsigned"] = update([add])
+    seeds["update-signed-xfr-key"] = signed(update([add]), "xfr-key.")
+    seeds["update-nsec3"] = signed(update([rr(name("_acme-challenge." + z3), TXT, IN, 60,
+                                              txt("x"))], zone=z3), "acme-key.")
+    seeds["update-not-served"] = signed(update([add], zone="example.org."), "acme-key.")
+
+    # TSIG failures: a MAC that does not verify, an unknown key, a known key with another
+    # algorithm, a MAC cut to 16 octets (BADTRUNC) and to 8 (FORMERR), a time past the fudge,
+    # and a TSIG record that is not the last record (FORMERR from the parser).
+    seeds["badsig"] = signed(plain(z, AXFR), "xfr-key.", corrupt=True)
+    seeds["badsig-secret"] = signed(plain(z, SOA), "acme-key.", secret=b"not the secret")
+    seeds["badkey"] = signed(plain(z, AXFR), "no-such-key.")
+    seeds["badkey-algorithm"] = signed(plain(z, SOA), "xfr-key.", alg="hmac-sha1")
+    # A long question, and key and algorithm names compressed against it: the BADKEY answer
+    # repeats them whole (within the EDNS buffer here).
+    long_name = ".".join(["a" * 62] * 4) + "."
+    rdata = (b"\xc0\x0c" + struct.pack("!HI", 0, NOW) + struct.pack("!HH", 300, 0) +
+             struct.pack("!HHH", 0x3000, 0, 0))
+    q = query(next(n), long_name, SOA, edns=True)
+    seeds["badkey-compressed-names-edns"] = (q[:10] + struct.pack("!H", 2) + q[12:] +
+                                             rr(b"\xc0\x0c", TSIG, CLASS_ANY, 0, rdata))
+    seeds["badtrunc"] = signed(plain(z, SOA), "xfr-key.", mac_size=16)
+    seeds["mac-too-short"] = signed(plain(z, SOA), "xfr-key.", mac_size=8)
+    seeds["badtime"] = signed(plain(z, AXFR), "xfr-key.", time=NOW - 1000)
+    not_last = signed(header(next(n)) + question(z, SOA), "xfr-key.")
+    seeds["tsig-not-last"] = not_last[:10] + struct.pack("!H", 2) + not_last[12:] + opt()
+    return seeds
+
+
 def write(target, seeds):
     directory = os.path.join(HERE, "corpus", target)
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory)
+    # Inputs the fuzzer found (regression-*) are kept; every generated seed is rewritten.
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if not name.startswith("regression-"):
+            os.remove(os.path.join(directory, name))
     for label, data in sorted(seeds.items()):
         with open(os.path.join(directory, label), "wb") as f:
             f.write(data)
@@ -185,3 +351,4 @@ def write(target, seeds):
 
 if __name__ == "__main__":
     write("fuzz_query", fuzz_query_seeds())
+    write("fuzz_request", fuzz_request_seeds())
