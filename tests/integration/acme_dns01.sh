@@ -68,39 +68,6 @@ cert_states() {
 # served_tlsa: the TLSA records moat-dnsd serves for the MX host, lower case, sorted.
 served_tlsa() { kq "$TLSA_NAME" TLSA +short | tr 'A-F' 'a-f' | sort | paste -sd';'; }
 
-# wait_served: waits until moat-dnsd serves the current serial of $D (as its ack in the store says
-# and as its SOA answer shows). Sets SERVED_SERIAL and SERVED_AT (Unix time of the ack).
-wait_served() {
-  local deadline line
-  deadline=$(($(now_ms) + WAIT_MS))
-  while :; do
-    line=$(moat status "$D" | head -n1)
-    if [[ $line =~ serial\ ([0-9]+),\ moat-dnsd\ serves\ serial\ ([0-9]+)\ since\ ([0-9T:Z-]+) ]] &&
-      [[ ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]]; then
-      SERVED_SERIAL=${BASH_REMATCH[1]}
-      SERVED_AT=$(date -u -d "${BASH_REMATCH[3]}" +%s)
-      break
-    fi
-    (($(now_ms) < deadline)) || die "moat-dnsd did not serve the current serial of $D within $WAIT_MS ms" "the current serial served" "$line"
-    sleep 0.05
-  done
-  assert_eq "$SERVED_SERIAL" "$(zone_serial "$D")" "SOA serial moat-dnsd answers for $D"
-}
-
-# go_live_time: the moment `moat status` gives for the staged certificate to go live (Unix time).
-go_live_time() {
-  local deadline t
-  deadline=$(($(now_ms) + WAIT_MS))
-  while :; do
-    t=$(moat --json status "$D" |
-      jq -r 'first(.pending[] | select((.step | endswith("goes live")) and .not_before) | .not_before) // ""')
-    [[ -z $t ]] || break
-    (($(now_ms) < deadline)) || die "moat status gave no go-live time within $WAIT_MS ms" "a not_before" "$(moat status "$D")"
-    sleep 0.05
-  done
-  date -u -d "$t" +%s
-}
-
 # txt_values QNAME: the TXT strings moat-dnsd serves at QNAME, sorted, ';'-separated.
 txt_values() { q "$1" TXT +short | sort | paste -sd';'; }
 
