@@ -1,15 +1,18 @@
 #include "dnsd/server.hpp"
 
 #include "dnsd/answer.hpp"
+#include "dnsd/answer_cache.hpp"
 #include "dnsd/transfer.hpp"
 
 #include <arpa/inet.h>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <ctime>
 #include <list>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <netinet/in.h>
 #include <openssl/rand.h>
@@ -76,6 +79,14 @@ Result<Fd> open_socket(const ListenAddress& a, int type, bool reuseport) {
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (a.ipv6) // [::]:53 must not collide with 0.0.0.0:53
     ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (type == SOCK_DGRAM) {
+    // Ignore path MTU information: a forged ICMP "fragmentation needed" must not make answers
+    // leave in fragments, which an off-path attacker can replace (as NSD and Knot do). Answers
+    // are at most 1232 bytes, which needs no fragmenting on any real path.
+    int omit = a.ipv6 ? IPV6_PMTUDISC_OMIT : IP_PMTUDISC_OMIT;
+    ::setsockopt(fd.get(), a.ipv6 ? IPPROTO_IPV6 : IPPROTO_IP,
+                 a.ipv6 ? IPV6_MTU_DISCOVER : IP_MTU_DISCOVER, &omit, sizeof omit);
+  }
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
     return fail("cannot listen on " + std::string(type == SOCK_DGRAM ? "udp " : "tcp ") +
                 a.to_string() + ": " + std::strerror(errno));
@@ -226,49 +237,102 @@ struct Server::Impl {
     }
   }
 
+  // One worker: takes the datagrams waiting on its socket in batches (recvmmsg), answers each
+  // from its answer cache or the snapshot, and sends the batch's answers with one sendmmsg.
   void udp_loop(int fd) {
+    constexpr std::size_t kBatch = 32;
+    constexpr std::size_t kMaxDatagram = 65535;
+    // A blocking receive that gives up now and then, so that stop() is noticed.
+    timeval timeout{0, kPollMs * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     SnapshotHolder::Reader reader(holder);
-    std::vector<std::uint8_t> in(65535), out(kMaxResponse);
+    AnswerCache cache;
+    // Untouched pages of these stay virtual: only what datagrams and answers use is resident.
+    auto in = std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * kMaxDatagram);
+    auto out = std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * kMaxResponse);
+    std::array<sockaddr_storage, kBatch> peers{};
+    std::array<iovec, kBatch> in_iov{}, out_iov{};
+    std::array<mmsghdr, kBatch> received{}, replies{};
+    for (std::size_t i = 0; i < kBatch; ++i)
+      in_iov[i] = {in.get() + i * kMaxDatagram, kMaxDatagram};
     while (!stopping.load(std::memory_order_relaxed)) {
-      pollfd pfd{fd, POLLIN, 0};
-      if (::poll(&pfd, 1, kPollMs) <= 0)
-        continue;
-      sockaddr_storage peer{};
-      socklen_t plen = sizeof peer;
-      ssize_t n = ::recvfrom(fd, in.data(), in.size(), MSG_DONTWAIT,
-                             reinterpret_cast<sockaddr*>(&peer), &plen);
-      if (n <= 0)
-        continue;
-      std::span<const std::uint8_t> request(in.data(), static_cast<std::size_t>(n));
-      const AnswerContext context{address_bytes(peer),
-                                  static_cast<std::uint32_t>(std::time(nullptr)), &cookies};
-      AnswerInfo info;
-      std::size_t len = answer(request, reader.get(), false, out, 0, &context, &info);
-      if (len == kNotAnswered) {
-        serve_slowly(request, reader.get(), peer_of(peer), false, [&](auto message) {
-          ::sendto(fd, message.data(), message.size(), MSG_DONTWAIT,
-                   reinterpret_cast<sockaddr*>(&peer), plen);
-          return true;
-        });
+      for (std::size_t i = 0; i < kBatch; ++i) {
+        received[i].msg_hdr = {};
+        received[i].msg_hdr.msg_name = &peers[i];
+        received[i].msg_hdr.msg_namelen = sizeof peers[i];
+        received[i].msg_hdr.msg_iov = &in_iov[i];
+        received[i].msg_hdr.msg_iovlen = 1;
+      }
+      const int n = ::recvmmsg(fd, received.data(), kBatch, MSG_WAITFORONE, nullptr);
+      if (n <= 0) {
+        // The timeout, or a signal. Let go of a replaced snapshot even when no query comes.
+        (void)reader.get();
         continue;
       }
-      // A client that proved its address with our server cookie is not limited: answers to it
-      // cannot be reflected at anyone else (RFC 7873 §1).
-      if (len > 0 && options.rate_limit.enabled && !info.cookie_valid) {
-        const std::int64_t now_ms = monotonic_ms();
-        const RateDecision d = limiter.check(context.client_ip, info.cls, info.name_hash, now_ms);
-        if (d != RateDecision::kSend) {
-          if (auto r = limiter.report(now_ms))
-            log->info("rate limit: {} answers dropped, {} slipped (truncated) since the last "
-                      "report",
-                      r->dropped, r->slipped);
-          if (d == RateDecision::kDrop)
+      const auto now = static_cast<std::uint32_t>(std::time(nullptr));
+      const std::int64_t now_ms = options.rate_limit.enabled ? monotonic_ms() : 0;
+      const Snapshot& snapshot = reader.get();
+      std::size_t queued = 0;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
+        const sockaddr_storage& peer = peers[i];
+        const socklen_t plen = received[i].msg_hdr.msg_namelen;
+        std::span<const std::uint8_t> request(in.get() + i * kMaxDatagram, received[i].msg_len);
+        std::span<std::uint8_t> answer_out(out.get() + queued * kMaxResponse, kMaxResponse);
+        AnswerInfo info;
+        std::size_t len = cache.replay(request, snapshot.id, answer_out, info);
+        if (len == 0) {
+          const AnswerContext context{address_bytes(peer), now, &cookies};
+          len = answer(request, snapshot, false, answer_out, 0, &context, &info);
+          if (len == kNotAnswered) {
+            serve_slowly(request, snapshot, peer_of(peer), false, [&](auto message) {
+              ::sendto(fd, message.data(), message.size(), MSG_DONTWAIT,
+                       reinterpret_cast<const sockaddr*>(&peer), plen);
+              return true;
+            });
             continue;
-          len = slip(out, len);
+          }
+          if (len > 0)
+            cache.remember(request, snapshot.id, answer_out.first(len), info);
         }
+        // A client that proved its address with our server cookie is not limited: answers to
+        // it cannot be reflected at anyone else (RFC 7873 §1).
+        if (len > 0 && options.rate_limit.enabled && !info.cookie_valid) {
+          const RateDecision d =
+              limiter.check(address_bytes(peer), info.cls, info.name_hash, now_ms);
+          if (d != RateDecision::kSend) {
+            if (auto r = limiter.report(now_ms))
+              log->info("rate limit: {} answers dropped, {} slipped (truncated) since the last "
+                        "report",
+                        r->dropped, r->slipped);
+            if (d == RateDecision::kDrop)
+              continue;
+            len = slip(answer_out, len);
+          }
+        }
+        if (len == 0)
+          continue;
+        out_iov[queued] = {answer_out.data(), len};
+        replies[queued].msg_hdr = {};
+        replies[queued].msg_hdr.msg_name = const_cast<sockaddr_storage*>(&peer);
+        replies[queued].msg_hdr.msg_namelen = plen;
+        replies[queued].msg_hdr.msg_iov = &out_iov[queued];
+        replies[queued].msg_hdr.msg_iovlen = 1;
+        ++queued;
       }
-      if (len > 0)
-        ::sendto(fd, out.data(), len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&peer), plen);
+      // Answers the socket cannot take now are dropped, as a lost datagram would be.
+      for (std::size_t sent = 0; sent < queued;) {
+        const int k = ::sendmmsg(fd, replies.data() + sent, static_cast<unsigned>(queued - sent),
+                                 MSG_DONTWAIT);
+        if (k <= 0) {
+          if (k < 0 && errno == EINTR)
+            continue;
+          // One answer that cannot be sent (e.g. to an unreachable address) must not take the
+          // rest of the batch with it.
+          ++sent;
+          continue;
+        }
+        sent += static_cast<std::size_t>(k);
+      }
     }
   }
 

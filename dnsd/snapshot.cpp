@@ -4,6 +4,7 @@
 #include "signer/nsec3.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 namespace moat::dnsd {
 namespace {
@@ -209,6 +210,11 @@ kept_journal(std::vector<std::shared_ptr<const ZoneDiff>> journal,
   }
   journal.erase(journal.begin(), journal.begin() + static_cast<std::ptrdiff_t>(drop));
   return journal;
+}
+
+std::uint64_t Snapshot::next_id() {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 const ServedZone* Snapshot::find_zone(const Name& qname) const {

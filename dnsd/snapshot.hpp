@@ -120,12 +120,18 @@ template <class F> void ServedZone::for_each_record(F&& each) const {
 
 /// Every zone the server answers for, immutable; replaced as a whole on any change.
 struct Snapshot {
+  /// Unique in the process (1, 2, ...): what a cached answer remembers it came from, where the
+  /// address of a freed snapshot could be reused.
+  const std::uint64_t id = next_id();
   std::vector<std::shared_ptr<const ServedZone>> zones;
   /// The TSIG keys requests may be signed with.
   std::shared_ptr<const Keyring> keys = std::make_shared<const Keyring>();
 
   /// The zone with the longest apex that `qname` is at or below, or nullptr.
   [[nodiscard]] const ServedZone* find_zone(const Name& qname) const;
+
+private:
+  static std::uint64_t next_id();
 };
 
 } // namespace moat::dnsd

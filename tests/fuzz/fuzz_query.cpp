@@ -2,9 +2,11 @@
 // UDP and over TCP, against the zones of fuzz_zone.cpp. Besides what ASan and UBSan catch, every
 // response is read back independently (dns_message.cpp) and checked against rules that hold
 // whatever the request; a broken rule is named on stderr and aborts, which libFuzzer reports as
-// a crash and saves the input.
+// a crash and saves the input. The UDP answer also goes through the answer cache, which must
+// replay it byte for byte or miss.
 #include "core/rr.hpp"
 #include "dnsd/answer.hpp"
+#include "dnsd/answer_cache.hpp"
 #include "dnsd/wire.hpp"
 #include "tests/fuzz/dns_message.hpp"
 #include "tests/fuzz/fuzz_zone.hpp"
@@ -99,7 +101,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::fill_n(udp.begin() + static_cast<std::ptrdiff_t>(udp_limit), fuzz::kCanaryRange,
               fuzz::kCanary);
-  const std::size_t n_udp = dnsd::answer(request, snapshot, false, udp);
+  dnsd::AnswerInfo info;
+  const std::size_t n_udp = dnsd::answer(request, snapshot, false, udp, 0, nullptr, &info);
   require(std::all_of(udp.begin() + static_cast<std::ptrdiff_t>(udp_limit),
                       udp.begin() + static_cast<std::ptrdiff_t>(udp_limit + fuzz::kCanaryRange),
                       [](std::uint8_t b) { return b == fuzz::kCanary; }),
@@ -135,5 +138,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                            tcp.begin() + 12),
             "an untruncated UDP response equals the TCP one up to the additional section");
   }
+
+  // The cache replays what answer() wrote, exactly, or nothing.
+  static dnsd::AnswerCache cache(16);
+  static std::vector<std::uint8_t> replayed(dnsd::kMaxResponse);
+  dnsd::AnswerInfo replay_info;
+  cache.remember(request, snapshot.id, std::span(udp).first(n_udp), info);
+  const std::size_t n_replayed = cache.replay(request, snapshot.id, replayed, replay_info);
+  require(n_replayed == 0 ||
+              (n_replayed == n_udp &&
+               std::equal(udp.begin(), udp.begin() + static_cast<std::ptrdiff_t>(n_udp),
+                          replayed.begin()) &&
+               replay_info.cls == info.cls && replay_info.name_hash == info.name_hash &&
+               replay_info.question_end == info.question_end),
+          "a replayed answer is the answer");
   return 0;
 }
