@@ -81,6 +81,15 @@ Result<int> Store::schema_version() {
   return sqlite3_column_int(s->get(), 0);
 }
 
+Result<std::int64_t> Store::data_version() {
+  auto s = impl_->prepare("PRAGMA data_version");
+  if (!s)
+    return std::unexpected(s.error());
+  if (sqlite3_step(s->get()) != SQLITE_ROW)
+    return std::unexpected(impl_->error("database"));
+  return sqlite3_column_int64(s->get(), 0);
+}
+
 namespace {
 
 constexpr const char* kDomainColumns =

@@ -219,6 +219,9 @@ public:
     std::int64_t version;
   };
   [[nodiscard]] Result<std::vector<DomainVersion>> domain_versions();
+  /// SQLite's PRAGMA data_version: it changes when another connection (another process too)
+  /// commits, and costs no read of the database: what the server asks every few milliseconds.
+  [[nodiscard]] Result<std::int64_t> data_version();
 
   // Records (desired state, without SOA and DNSSEC records).
   [[nodiscard]] Result<std::vector<Rr>> records(std::int64_t domain_id);

@@ -32,14 +32,11 @@ public:
   std::vector<Item> answer, authority, additional;
 
 private:
-  const ServedNode* node(const Name& n) const {
-    auto it = z_.nodes.find(n);
-    return it == z_.nodes.end() ? nullptr : &it->second;
-  }
+  const ServedNode* node(const Name& n) const { return z_.node_at(n); }
   // True when `n` owns data or has descendants (so is at least an empty non-terminal).
   bool exists(const Name& n) const {
-    auto it = z_.nodes.lower_bound(n);
-    return it != z_.nodes.end() && it->first.is_subdomain_of(n);
+    auto it = z_.lower_bound(n);
+    return it != z_.nodes.end() && it->owner.is_subdomain_of(n);
   }
   // The deepest zone cut at or above `n` (below the apex), if any.
   const ServedNode* cut_above(const Name& n) const {
@@ -86,29 +83,30 @@ private:
       add_unique(authority, nd->owner, nd->find(rrtype::NSEC));
   }
   void nsec_covering(const Name& n) {
-    auto it = z_.nodes.lower_bound(n);
+    auto it = z_.lower_bound(n);
     while (it != z_.nodes.begin()) {
       --it;
-      if (const ServedRrset* s = it->second.find(rrtype::NSEC)) {
-        add_unique(authority, it->second.owner, s);
+      if (const ServedRrset* s = it->find(rrtype::NSEC)) {
+        add_unique(authority, it->owner, s);
         return;
       }
     }
   }
   // NSEC3 proofs (RFC 5155 §7.2).
   void nsec3_matching(const Name& n) {
-    auto it = z_.nsec3_nodes.find(signer::nsec3_hash(n, {}, 0));
-    if (it != z_.nsec3_nodes.end())
-      add_unique(authority, it->second.owner, it->second.find(rrtype::NSEC3));
+    const auto hash = signer::nsec3_hash(n, {}, 0);
+    const std::size_t i = z_.nsec3_lower_bound(hash);
+    if (i < z_.nsec3_hashes.size() && std::ranges::equal(z_.nsec3_hashes[i], hash))
+      add_unique(authority, z_.nsec3_nodes[i].owner, z_.nsec3_nodes[i].find(rrtype::NSEC3));
   }
   void nsec3_covering(const Name& n) {
     if (z_.nsec3_nodes.empty())
       return;
-    auto it = z_.nsec3_nodes.lower_bound(signer::nsec3_hash(n, {}, 0));
-    if (it == z_.nsec3_nodes.begin())
-      it = z_.nsec3_nodes.end(); // before the first hash: covered by the last, wrapping
-    --it;
-    add_unique(authority, it->second.owner, it->second.find(rrtype::NSEC3));
+    // The last hash below n's: the one whose span covers it. Before the first hash, the last
+    // one covers it, wrapping around the chain.
+    std::size_t i = z_.nsec3_lower_bound(signer::nsec3_hash(n, {}, 0));
+    i = (i == 0 ? z_.nsec3_nodes.size() : i) - 1;
+    add_unique(authority, z_.nsec3_nodes[i].owner, z_.nsec3_nodes[i].find(rrtype::NSEC3));
   }
   Name next_closer(const Name& n, const Name& ce) const {
     return n.strip_labels(n.label_count() - ce.label_count() - 1);
@@ -178,8 +176,8 @@ private:
 
   // A/AAAA for the targets of NS, MX and SRV records, when this zone has them.
   void add_glue(const ServedRrset& set) {
-    for (const auto& rd : set.rdatas) {
-      Rr rr{z_.apex, set.type, 0, rd};
+    for (auto rd : set.rdatas) {
+      Rr rr{z_.apex, set.type, 0, {rd.begin(), rd.end()}};
       for (const Name& target : rdata_target_names(rr)) {
         if (!target.is_subdomain_of(z_.apex))
           continue;
@@ -284,7 +282,7 @@ void Resolver::run() {
 }
 
 std::uint32_t soa_negative_ttl(const ServedRrset& soa) {
-  const auto& rd = soa.rdatas.front();
+  const auto rd = soa.rdatas.front();
   std::uint32_t minimum = (std::uint32_t{rd[rd.size() - 4]} << 24) |
                           (std::uint32_t{rd[rd.size() - 3]} << 16) |
                           (std::uint32_t{rd[rd.size() - 2]} << 8) | rd[rd.size() - 1];
@@ -295,13 +293,13 @@ std::uint32_t soa_negative_ttl(const ServedRrset& soa) {
 bool write_rrset(ResponseWriter& w, Section section, const Item& item, bool dnssec_ok,
                  std::uint32_t ttl) {
   auto m = w.mark();
-  for (const auto& rd : item.set->rdatas)
+  for (auto rd : item.set->rdatas)
     if (!w.add(section, item.owner, item.set->type, ttl, rd)) {
       w.rollback(m);
       return false;
     }
   if (dnssec_ok && item.sign)
-    for (const auto& sig : item.set->rrsigs)
+    for (auto sig : item.set->rrsigs)
       if (!w.add(section, item.owner, rrtype::RRSIG, ttl, sig)) {
         w.rollback(m);
         return false;

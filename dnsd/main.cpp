@@ -12,6 +12,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <malloc.h>
+#include <optional>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <thread>
@@ -51,7 +53,9 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen,
                  "ADDR:PORT or [ADDR6]:PORT, repeatable (default 0.0.0.0:53 and [::]:53)");
   app.add_option("--workers", workers, "UDP worker threads per address")->check(CLI::Range(1, 64));
-  app.add_option("--poll-ms", poll_ms, "how often to look for changes in the database")
+  app.add_option("--poll-ms", poll_ms,
+                 "how often to look at the whole database at the latest (a commit to it is "
+                 "noticed within 10 ms)")
       ->check(CLI::Range(10, 10000));
   app.add_option("--zone-dump", dump_dir,
                  "directory to write each signed zone to (APEXzone) as it is served")
@@ -104,6 +108,7 @@ int main(int argc, char** argv) {
   bool serving = false;
   std::vector<moat::dnsd::ZoneEvent> unreported;
   std::unique_ptr<moat::dnsd::Notifier> notifier; // once serving: secondaries ask at once
+  // Reads the store, publishes a new snapshot when something changed; true when it did.
   auto load = [&] {
     std::vector<moat::dnsd::ZoneEvent> events;
     auto snap = loader.poll(events);
@@ -111,22 +116,25 @@ int main(int argc, char** argv) {
       log_event(*log, e);
     if (!snap) {
       log->error("cannot read {}: {}", db, snap.error().message);
-      return;
+      return false;
     }
     if (*snap) {
       holder.publish(*snap);
       if (notifier)
         notifier->published(*snap);
     }
+    const bool published = *snap != nullptr;
     if (!serving) {
       unreported.insert(unreported.end(), events.begin(), events.end());
-      return;
+      return published;
     }
     // Only now is the new serial really served: tell the store, which `moat tick` reads.
     if (auto r = loader.acknowledge(events); !r)
       log->error("cannot record what is served in {}: {}", db, r.error().message);
+    return published;
   };
-  load(); // serve signed zones from the first answer on
+  (void)load();   // serve signed zones from the first answer on
+  malloc_trim(0); // signing the zones took far more memory than serving them does
 
   // UPDATEs of ACME challenge records arrive on the server's threads: they get a connection of
   // their own (the loader's belongs to its thread), used under a mutex, as they are rare.
@@ -162,10 +170,28 @@ int main(int argc, char** argv) {
   log->info("moat-dnsd started: {} zone(s) from {}", holder.current()->zones.size(), db);
 
   std::atomic<bool> stopping{false};
+  // Every kWatchMs the store is asked whether another connection committed (the CLI, or this
+  // daemon's UPDATE connection), which costs microseconds; the full look (which also finds
+  // signatures due for refresh and expired challenges) runs on a change and every --poll-ms.
+  constexpr auto kWatch = std::chrono::milliseconds(10);
   std::thread watcher([&] {
+    auto last_poll = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> trim_at;
     while (!stopping.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
-      load();
+      std::this_thread::sleep_for(kWatch);
+      const auto now = std::chrono::steady_clock::now();
+      // A reload frees the previous zone once every worker has moved to the new snapshot (they
+      // look at least every 200 ms); give its pages back to the system then, or the process
+      // keeps the high-water mark of the reload for good.
+      if (trim_at && now >= *trim_at) {
+        malloc_trim(0);
+        trim_at.reset();
+      }
+      if (now - last_poll < std::chrono::milliseconds(poll_ms) && !loader.store_changed())
+        continue;
+      last_poll = now;
+      if (load())
+        trim_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
     }
   });
   int sig = 0;

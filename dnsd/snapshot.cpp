@@ -44,51 +44,143 @@ const ServedRrset* ServedNode::find(std::uint16_t type) const {
   return nullptr;
 }
 
+struct ZoneStorage {
+  std::vector<std::uint8_t> bytes; ///< every RDATA after its length; never reallocated
+  std::vector<ServedRrset> rrsets; ///< every node's RRsets; never reallocated
+};
+
 std::shared_ptr<ServedZone> ServedZone::build(signer::SignedZone zone) {
   auto out = std::make_shared<ServedZone>();
   out->apex = zone.apex;
   out->serial = zone.serial;
   out->nsec3 = zone.nsec3;
-  for (auto& set : zone.rrsets) {
-    out->record_count += set.rdatas.size() + set.rrsigs.size();
-    ServedRrset served{set.type, set.ttl, std::move(set.rdatas), std::move(set.rrsigs)};
-    ServedNode* node;
-    if (set.type == rrtype::NSEC3) {
-      auto hash = base32hex_decode(set.owner.first_label());
-      node = &out->nsec3_nodes[hash];
-    } else {
-      node = &out->nodes[set.owner];
-    }
-    node->owner = set.owner;
-    node->rrsets.push_back(std::move(served));
+  // Sized first, so that the views taken while filling stay valid.
+  auto storage = std::make_shared<ZoneStorage>();
+  std::size_t bytes = 0;
+  for (const auto& set : zone.rrsets) {
+    for (const auto& rd : set.rdatas)
+      bytes += 2 + rd.size();
+    for (const auto& sig : set.rrsigs)
+      bytes += 2 + sig.size();
   }
+  storage->bytes.reserve(bytes);
+  storage->rrsets.reserve(zone.rrsets.size());
+  auto append = [&](const std::vector<std::vector<std::uint8_t>>& list) {
+    const std::uint8_t* first = storage->bytes.data() + storage->bytes.size();
+    for (const auto& rd : list) {
+      const std::size_t n = std::min<std::size_t>(rd.size(), 0xffff); // RDLENGTH's limit
+      storage->bytes.push_back(static_cast<std::uint8_t>(n >> 8));
+      storage->bytes.push_back(static_cast<std::uint8_t>(n));
+      storage->bytes.insert(storage->bytes.end(), rd.begin(),
+                            rd.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    return RdataList(first, static_cast<std::uint32_t>(list.size()));
+  };
+  // The signer's RRsets come grouped by owner; each group becomes a node.
+  struct Group {
+    std::size_t first, count;
+    bool nsec3;
+  };
+  std::vector<Group> groups;
+  for (std::size_t i = 0; i < zone.rrsets.size(); ++i) {
+    const signer::SignedRrset& set = zone.rrsets[i];
+    out->record_count += set.rdatas.size() + set.rrsigs.size();
+    if (!set.rrsigs.empty())
+      ++out->signed_rrset_count;
+    storage->rrsets.push_back({set.type, set.ttl, append(set.rdatas), append(set.rrsigs)});
+    const bool is_nsec3 = set.type == rrtype::NSEC3;
+    if (i == 0 || is_nsec3 != groups.back().nsec3 || set.owner != zone.rrsets[i - 1].owner)
+      groups.push_back({i, 0, is_nsec3});
+    ++groups.back().count;
+  }
+  for (const Group& g : groups) {
+    auto first = storage->rrsets.begin() + static_cast<std::ptrdiff_t>(g.first);
+    std::ranges::sort(first, first + static_cast<std::ptrdiff_t>(g.count), {}, &ServedRrset::type);
+    ServedNode node{zone.rrsets[g.first].owner, std::span<const ServedRrset>(&*first, g.count)};
+    if (!g.nsec3) {
+      out->nodes.push_back(std::move(node));
+      continue;
+    }
+    auto hash = base32hex_decode(node.owner.first_label());
+    if (hash.size() != 20)
+      continue; // not a SHA-1 NSEC3 owner: no lookup can reach it
+    std::array<std::uint8_t, 20> h{};
+    std::ranges::copy(hash, h.begin());
+    out->nsec3_hashes.push_back(h);
+    out->nsec3_nodes.push_back(std::move(node));
+  }
+  // Canonical order of the owners is the order of the hashes; sorted anyway, as lookups rely
+  // on it.
+  std::vector<std::size_t> order(out->nsec3_nodes.size());
+  for (std::size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::ranges::sort(order, {}, [&](std::size_t i) { return out->nsec3_hashes[i]; });
+  std::vector<ServedNode> nsec3_nodes;
+  std::vector<std::array<std::uint8_t, 20>> nsec3_hashes;
+  for (std::size_t i : order) {
+    nsec3_nodes.push_back(std::move(out->nsec3_nodes[i]));
+    nsec3_hashes.push_back(out->nsec3_hashes[i]);
+  }
+  out->nsec3_nodes = std::move(nsec3_nodes);
+  out->nsec3_hashes = std::move(nsec3_hashes);
+  if (!std::ranges::is_sorted(out->nodes, {}, &ServedNode::owner))
+    std::ranges::sort(out->nodes, {}, &ServedNode::owner);
   // Mark zone cuts and the names beneath them; canonical order visits a cut before its
   // descendants.
   const Name* cut = nullptr;
-  for (auto& [name, node] : out->nodes) {
-    std::ranges::sort(node.rrsets, {}, &ServedRrset::type);
-    if (cut != nullptr && name.is_subdomain_of(*cut) && name != *cut) {
+  for (ServedNode& node : out->nodes) {
+    if (cut != nullptr && node.owner.is_subdomain_of(*cut) && node.owner != *cut) {
       node.glue = true;
       continue;
     }
     cut = nullptr;
-    if (name != out->apex && node.find(rrtype::NS) != nullptr) {
+    if (node.owner != out->apex && node.find(rrtype::NS) != nullptr) {
       node.delegation = true;
-      cut = &name;
+      cut = &node.owner;
     }
   }
-  for (auto& [_, node] : out->nsec3_nodes)
-    std::ranges::sort(node.rrsets, {}, &ServedRrset::type);
-  auto apex = out->nodes.find(out->apex);
-  if (apex != out->nodes.end())
-    out->soa = apex->second.find(rrtype::SOA);
+  if (const ServedNode* apex = out->node_at(out->apex))
+    out->soa = apex->find(rrtype::SOA);
+  out->storage = std::move(storage);
+  return out;
+}
+
+const ServedNode* ServedZone::node_at(const Name& owner) const {
+  auto it = lower_bound(owner);
+  return it != nodes.end() && it->owner == owner ? &*it : nullptr;
+}
+
+std::vector<ServedNode>::const_iterator ServedZone::lower_bound(const Name& owner) const {
+  return std::ranges::lower_bound(nodes, owner, {}, &ServedNode::owner);
+}
+
+std::size_t ServedZone::nsec3_lower_bound(std::span<const std::uint8_t> hash) const {
+  auto it = std::lower_bound(nsec3_hashes.begin(), nsec3_hashes.end(), hash,
+                             [](const std::array<std::uint8_t, 20>& h, auto key) {
+                               return std::lexicographical_compare(h.begin(), h.end(), key.begin(),
+                                                                   key.end());
+                             });
+  return static_cast<std::size_t>(it - nsec3_hashes.begin());
+}
+
+std::optional<signer::PreviousRrset> ServedZone::find(const Name& owner, std::uint16_t type) const {
+  const ServedNode* node = node_at(owner);
+  const ServedRrset* set = node != nullptr ? node->find(type) : nullptr;
+  if (set == nullptr || set->rrsigs.empty())
+    return std::nullopt;
+  signer::PreviousRrset out{set->ttl, {}, {}};
+  for (auto rd : set->rdatas)
+    out.rdatas.push_back(rd);
+  for (auto sig : set->rrsigs)
+    out.rrsigs.push_back(sig);
   return out;
 }
 
 ZoneRecord ServedZone::soa_record() const {
   if (soa == nullptr || soa->rdatas.empty())
     return {apex, rrtype::SOA, 0, {}};
-  return {apex, rrtype::SOA, soa->ttl, soa->rdatas.front()};
+  auto rd = soa->rdatas.front();
+  return {apex, rrtype::SOA, soa->ttl, {rd.begin(), rd.end()}};
 }
 
 namespace {
@@ -107,45 +199,47 @@ std::uint32_t soa_serial(const std::vector<std::uint8_t>& rdata) {
          (std::uint32_t{rdata[pos + 2]} << 8) | rdata[pos + 3];
 }
 
-using Rdatas = std::vector<std::vector<std::uint8_t>>;
-
 // One list of records at owner/type in two versions: the ones gone and the ones new. A changed
 // TTL replaces the whole list (the RRset's records carry one TTL).
-void diff_list(const Name& owner, std::uint16_t type, std::uint32_t ttl_a, const Rdatas* a,
-               std::uint32_t ttl_b, const Rdatas* b, ZoneDiff& out) {
-  static const Rdatas kNone;
-  const Rdatas& before = a != nullptr ? *a : kNone;
-  const Rdatas& after = b != nullptr ? *b : kNone;
-  if (ttl_a == ttl_b && before == after)
-    return;
+void diff_list(const Name& owner, std::uint16_t type, std::uint32_t ttl_a, const RdataList* a,
+               std::uint32_t ttl_b, const RdataList* b, ZoneDiff& out) {
+  using Rdata = std::span<const std::uint8_t>;
+  const RdataList none;
+  const RdataList& before = a != nullptr ? *a : none;
+  const RdataList& after = b != nullptr ? *b : none;
+  if (ttl_a == ttl_b &&
+      std::ranges::equal(before, after, [](Rdata l, Rdata r) { return std::ranges::equal(l, r); }))
+    return; // the common case, without allocating
+  std::vector<Rdata> x, y;
+  if (a != nullptr)
+    x.assign(a->begin(), a->end());
+  if (b != nullptr)
+    y.assign(b->begin(), b->end());
+  auto record = [&](std::uint32_t ttl, Rdata rd) {
+    return ZoneRecord{owner, type, ttl, {rd.begin(), rd.end()}};
+  };
   if (ttl_a != ttl_b) {
-    for (const auto& r : before)
-      out.removed.push_back({owner, type, ttl_a, r});
-    for (const auto& r : after)
-      out.added.push_back({owner, type, ttl_b, r});
+    for (Rdata r : x)
+      out.removed.push_back(record(ttl_a, r));
+    for (Rdata r : y)
+      out.added.push_back(record(ttl_b, r));
     return;
   }
-  std::vector<const std::vector<std::uint8_t>*> x, y;
-  for (const auto& r : before)
-    x.push_back(&r);
-  for (const auto& r : after)
-    y.push_back(&r);
-  auto less = [](const auto* l, const auto* r) { return *l < *r; };
+  auto less = [](Rdata l, Rdata r) { return std::ranges::lexicographical_compare(l, r); };
   std::ranges::sort(x, less);
   std::ranges::sort(y, less);
-  std::vector<const std::vector<std::uint8_t>*> gone, new_ones;
+  std::vector<Rdata> gone, new_ones;
   std::ranges::set_difference(x, y, std::back_inserter(gone), less);
   std::ranges::set_difference(y, x, std::back_inserter(new_ones), less);
-  for (const auto* r : gone)
-    out.removed.push_back({owner, type, ttl_a, *r});
-  for (const auto* r : new_ones)
-    out.added.push_back({owner, type, ttl_b, *r});
+  for (Rdata r : gone)
+    out.removed.push_back(record(ttl_a, r));
+  for (Rdata r : new_ones)
+    out.added.push_back(record(ttl_b, r));
 }
 
 void diff_node(const Name& owner, const ServedNode* a, const ServedNode* b, ZoneDiff& out) {
-  static const std::vector<ServedRrset> kNone;
-  const auto& sa = a != nullptr ? a->rrsets : kNone;
-  const auto& sb = b != nullptr ? b->rrsets : kNone;
+  const std::span<const ServedRrset> sa = a != nullptr ? a->rrsets : std::span<const ServedRrset>();
+  const std::span<const ServedRrset> sb = b != nullptr ? b->rrsets : std::span<const ServedRrset>();
   auto ia = sa.begin(), ib = sb.begin(); // both sorted by type
   while (ia != sa.end() || ib != sb.end()) {
     const ServedRrset* x = nullptr;
@@ -166,17 +260,18 @@ void diff_node(const Name& owner, const ServedNode* a, const ServedNode* b, Zone
   }
 }
 
-template <class Map> void diff_maps(const Map& a, const Map& b, ZoneDiff& out) {
+// Both lists in canonical order of their owners.
+void diff_nodes(const std::vector<ServedNode>& a, const std::vector<ServedNode>& b, ZoneDiff& out) {
   auto ia = a.begin(), ib = b.begin();
   while (ia != a.end() || ib != b.end()) {
-    if (ib == b.end() || (ia != a.end() && ia->first < ib->first)) {
-      diff_node(ia->second.owner, &ia->second, nullptr, out);
+    if (ib == b.end() || (ia != a.end() && ia->owner < ib->owner)) {
+      diff_node(ia->owner, &*ia, nullptr, out);
       ++ia;
-    } else if (ia == a.end() || ib->first < ia->first) {
-      diff_node(ib->second.owner, nullptr, &ib->second, out);
+    } else if (ia == a.end() || ib->owner < ia->owner) {
+      diff_node(ib->owner, nullptr, &*ib, out);
       ++ib;
     } else {
-      diff_node(ib->second.owner, &ia->second, &ib->second, out);
+      diff_node(ib->owner, &*ia, &*ib, out);
       ++ia, ++ib;
     }
   }
@@ -191,8 +286,8 @@ ZoneDiff diff_zones(const ServedZone& before, const ServedZone& after) {
   ZoneDiff d;
   d.from_soa = before.soa_record();
   d.to_soa = after.soa_record();
-  diff_maps(before.nodes, after.nodes, d);
-  diff_maps(before.nsec3_nodes, after.nsec3_nodes, d);
+  diff_nodes(before.nodes, after.nodes, d);
+  diff_nodes(before.nsec3_nodes, after.nsec3_nodes, d);
   return d;
 }
 

@@ -12,8 +12,17 @@ namespace moat::dnsd {
 ZoneLoader::ZoneLoader(Store store, std::shared_ptr<Clock> clock, std::string dump_dir)
     : store_(std::move(store)), clock_(std::move(clock)), dump_dir_(std::move(dump_dir)) {}
 
+bool ZoneLoader::store_changed() {
+  auto version = store_.data_version();
+  return !version || *version != data_version_;
+}
+
 Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>& events) {
   const std::int64_t now = clock_->now();
+  // Taken before anything is read: a commit landing during this poll changes it again, and the
+  // next store_changed() says so.
+  if (auto version = store_.data_version(); version)
+    data_version_ = *version;
   // ACME challenge records live a day at most: drop the expired ones as a change of their zone.
   auto expiry = store_.next_acme_expiry();
   if (!expiry)
@@ -82,7 +91,8 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
     if (!tx)
       src = std::unexpected(tx.error());
     Result<signer::SignedZone> signed_zone =
-        src ? state.signer.sign(src->content, src->key_set(), src->policy, now)
+        // The zone served now is the previous build: its signatures are re-used from there.
+        src ? signer::sign_zone(src->content, src->key_set(), src->policy, now, state.served.get())
             : Result<signer::SignedZone>(std::unexpected(src.error()));
     if (!signed_zone) {
       events.push_back({ZoneEvent::Kind::kFailed, src ? src->domain.name.to_string() : state.name,

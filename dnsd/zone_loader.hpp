@@ -29,7 +29,8 @@ struct ZoneEvent {
 };
 
 /// Reads desired state from the store, signs what changed and builds snapshots. Runs on one
-/// thread (it owns a Store connection and the per-zone signature caches).
+/// thread (it owns a Store connection). Each zone is signed with the one it replaces as the
+/// previous build, so unchanged RRsets keep their signatures without a second copy of them.
 class ZoneLoader {
 public:
   /// With a `dump_dir`, every zone signed is also written there as DIR/APEXzone (master file
@@ -41,6 +42,11 @@ public:
   /// `events` receives one entry per zone touched.
   [[nodiscard]] Result<std::shared_ptr<const Snapshot>> poll(std::vector<ZoneEvent>& events);
 
+  /// True when another connection committed to the store since the last poll() began (or
+  /// the question itself failed: poll() then reports why). Costs microseconds, so that the
+  /// server can ask every few milliseconds and poll() only when something changed.
+  [[nodiscard]] bool store_changed();
+
   /// Reports to the store that the zones of `events` are now served (the acknowledgement
   /// `moat tick` waits for). Call after the snapshot holding them was published.
   [[nodiscard]] Result<void> acknowledge(const std::vector<ZoneEvent>& events);
@@ -49,7 +55,6 @@ private:
   struct ZoneState {
     std::int64_t version = -1;
     std::string name;
-    signer::ZoneSigner signer;
     std::shared_ptr<const ServedZone> served;
     std::int64_t refresh_at = 0; ///< when the earliest signature needs renewing
   };
@@ -58,6 +63,7 @@ private:
   std::shared_ptr<Clock> clock_;
   std::string dump_dir_;
   std::map<std::int64_t, ZoneState> zones_; ///< by domain id
+  std::int64_t data_version_ = -1;          ///< the store's data_version when poll() began
 };
 
 } // namespace moat::dnsd

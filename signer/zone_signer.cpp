@@ -4,6 +4,7 @@
 #include "signer/rrsig.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 namespace moat::signer {
@@ -52,6 +53,35 @@ Result<std::pair<std::uint32_t, std::uint32_t>> soa_minimum_and_ttl(const Signed
   return std::pair{read32(rd, i + 16), soa.ttl};
 }
 
+// True when the previous build's RRset has the same TTL and records as `set`.
+bool same_records(const PreviousRrset& old, const SignedRrset& set) {
+  return old.ttl == set.ttl &&
+         std::ranges::equal(old.rdatas, set.rdatas,
+                            [](auto a, const auto& b) { return std::ranges::equal(a, b); });
+}
+
+// What decides whether signatures can be re-used, read from the RRSIG RDATA (RFC 4034 §3.1):
+// the signature expiration (octets 8-11) and key tag (octets 16-17) of each, in order.
+struct Reusable {
+  std::int64_t min_expiration = 0;
+  std::vector<std::uint16_t> key_tags;
+};
+Reusable reusable(const std::vector<std::span<const std::uint8_t>>& rrsigs) {
+  Reusable r;
+  r.min_expiration = rrsigs.empty() ? 0 : std::numeric_limits<std::int64_t>::max();
+  for (auto sig : rrsigs) {
+    if (sig.size() < 18) {
+      r.min_expiration = 0; // not an RRSIG: never re-used
+      continue;
+    }
+    const std::int64_t expiration = (std::uint32_t{sig[8]} << 24) | (std::uint32_t{sig[9]} << 16) |
+                                    (std::uint32_t{sig[10]} << 8) | sig[11];
+    r.min_expiration = std::min(r.min_expiration, expiration);
+    r.key_tags.push_back(static_cast<std::uint16_t>((sig[16] << 8) | sig[17]));
+  }
+  return r;
+}
+
 std::vector<std::uint16_t> types_of(const Node& node) {
   std::vector<std::uint16_t> out;
   for (const auto& [type, _] : node)
@@ -73,8 +103,9 @@ std::string master_file_text(const SignedZone& zone) {
   return out;
 }
 
-Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& keys,
-                                    const SignPolicy& policy, std::int64_t now) {
+Result<SignedZone> sign_zone(const ZoneContent& content, const KeySet& keys,
+                             const SignPolicy& policy, std::int64_t now,
+                             const PreviousBuild* previous) {
   if (keys.ksks.empty() || keys.zsks.empty() || keys.dnskeys.empty())
     return fail(content.apex.to_string() +
                 ": signing needs at least one KSK and one ZSK, and a DNSKEY to publish");
@@ -217,7 +248,7 @@ Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& ke
     ksk_tags.push_back(k->key_tag());
   for (const auto* k : keys.zsks)
     zsk_tags.push_back(k->key_tag());
-  std::map<std::pair<Name, std::uint16_t>, Cached> next_cache;
+  std::size_t signed_rrsets = 0;
   zone.earliest_expiration = now + policy.sig_validity;
   std::size_t unchanged = 0;
   for (auto& [owner, node] : nodes) {
@@ -239,17 +270,18 @@ Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& ke
           set.type == rrtype::DNSKEY || set.type == rrtype::CDS || set.type == rrtype::CDNSKEY;
       const auto& signer_keys = by_ksk ? keys.ksks : keys.zsks;
       const auto& tags = by_ksk ? ksk_tags : zsk_tags;
-      auto key = std::pair{set.owner, set.type};
-      auto old = cache_.find(key);
-      if (old != cache_.end() && old->second.ttl == set.ttl && old->second.rdatas == set.rdatas) {
+      ++signed_rrsets;
+      if (auto old = previous != nullptr ? previous->find(set.owner, set.type) : std::nullopt;
+          old && same_records(*old, set)) {
         ++unchanged;
-        if (old->second.key_tags == tags &&
-            old->second.min_expiration - now >
+        const Reusable r = reusable(old->rrsigs);
+        if (r.key_tags == tags &&
+            r.min_expiration - now >
                 static_cast<std::int64_t>(policy.sig_refresh) + policy.refresh_batch) {
-          set.rrsigs = old->second.rrsigs;
+          for (auto sig : old->rrsigs)
+            set.rrsigs.emplace_back(sig.begin(), sig.end());
           zone.signatures_reused += set.rrsigs.size();
-          zone.earliest_expiration = std::min(zone.earliest_expiration, old->second.min_expiration);
-          next_cache.emplace(key, old->second);
+          zone.earliest_expiration = std::min(zone.earliest_expiration, r.min_expiration);
           continue;
         }
       }
@@ -265,11 +297,44 @@ Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& ke
         set.rrsigs.push_back(std::move(*sig));
         ++zone.signatures_made;
       }
-      next_cache.emplace(key, Cached{set.ttl, set.rdatas, set.rrsigs, validity.expiration, tags});
     }
   }
-  zone.rrsets_changed = (next_cache.size() - unchanged) + (cache_.size() - unchanged);
-  cache_ = std::move(next_cache);
+  const std::size_t before = previous != nullptr ? previous->signed_rrsets() : 0;
+  zone.rrsets_changed = (signed_rrsets - unchanged) + (before - unchanged);
+  return zone;
+}
+
+// The last build a ZoneSigner made, looked up by owner and type.
+class ZoneSigner::Last final : public PreviousBuild {
+public:
+  explicit Last(SignedZone zone) : zone_(std::move(zone)) {
+    for (const SignedRrset& set : zone_.rrsets)
+      if (!set.rrsigs.empty())
+        index_.emplace(std::pair{set.owner, set.type}, &set);
+  }
+  std::optional<PreviousRrset> find(const Name& owner, std::uint16_t type) const override {
+    auto it = index_.find(std::pair{owner, type});
+    if (it == index_.end())
+      return std::nullopt;
+    PreviousRrset out{it->second->ttl, {}, {}};
+    for (const auto& rd : it->second->rdatas)
+      out.rdatas.emplace_back(rd);
+    for (const auto& sig : it->second->rrsigs)
+      out.rrsigs.emplace_back(sig);
+    return out;
+  }
+  std::size_t signed_rrsets() const override { return index_.size(); }
+
+private:
+  SignedZone zone_;
+  std::map<std::pair<Name, std::uint16_t>, const SignedRrset*> index_;
+};
+
+Result<SignedZone> ZoneSigner::sign(const ZoneContent& content, const KeySet& keys,
+                                    const SignPolicy& policy, std::int64_t now) {
+  auto zone = sign_zone(content, keys, policy, now, last_.get());
+  if (zone)
+    last_ = std::make_shared<const Last>(*zone);
   return zone;
 }
 

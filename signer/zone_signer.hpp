@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,16 +27,16 @@ struct SignedRrset {
 
 /// How a zone is signed.
 struct SignPolicy {
-  bool nsec3 = false;                          ///< NSEC3, 0 extra iterations, empty salt (RFC 9276)
-  std::uint32_t sig_validity = 14 * 86400;     ///< lifetime of a new signature
-  std::uint32_t sig_refresh = 7 * 86400;       ///< re-sign when less than this is left
+  bool nsec3 = false;                      ///< NSEC3, 0 extra iterations, empty salt (RFC 9276)
+  std::uint32_t sig_validity = 14 * 86400; ///< lifetime of a new signature
+  std::uint32_t sig_refresh = 7 * 86400;   ///< re-sign when less than this is left
   /// Signatures coming due within this much of the first are refreshed with it, so that a
   /// zone is re-signed (and its serial bumped) at most about once per batch, not once per
   /// RRset as their spread expirations come due one by one.
   std::uint32_t refresh_batch = 3600;
-  std::uint32_t inception_offset = 3600;       ///< backdate inception for clock skew
-  std::uint32_t dnskey_ttl = 3600;             ///< TTL of DNSKEY, CDS and CDNSKEY
-  bool publish_cds = true;                     ///< CDS + CDNSKEY for every KSK (RFC 7344, 8078)
+  std::uint32_t inception_offset = 3600; ///< backdate inception for clock skew
+  std::uint32_t dnskey_ttl = 3600;       ///< TTL of DNSKEY, CDS and CDNSKEY
+  bool publish_cds = true;               ///< CDS + CDNSKEY for every KSK (RFC 7344, 8078)
 };
 
 /// The keys of a zone and what each does. KSKs sign DNSKEY, CDS and CDNSKEY; ZSKs sign
@@ -77,25 +78,45 @@ struct SignedZone {
 /// RRset), preceded by a comment naming the zone and serial.
 [[nodiscard]] std::string master_file_text(const SignedZone& zone);
 
-/// Signs zones and remembers the signatures of its last build, so that signing the next
+/// One RRset of the build a new one follows, as the signer needs it: compared whole with the
+/// new RRset, and its signatures re-used when nothing changed and they are not due.
+struct PreviousRrset {
+  std::uint32_t ttl = 0;
+  std::vector<std::span<const std::uint8_t>> rdatas; ///< canonical order
+  std::vector<std::span<const std::uint8_t>> rrsigs;
+};
+
+/// The previous build of a zone, wherever it is kept: moat-dnsd asks the zone it serves, so
+/// that the signatures are held once in memory, not a second time in a signer's cache.
+class PreviousBuild {
+public:
+  virtual ~PreviousBuild() = default;
+  /// The RRset at `owner` (lower case) and `type` when the previous build signed one.
+  [[nodiscard]] virtual std::optional<PreviousRrset> find(const Name& owner,
+                                                          std::uint16_t type) const = 0;
+  /// How many RRsets the previous build signed (for SignedZone::rrsets_changed).
+  [[nodiscard]] virtual std::size_t signed_rrsets() const = 0;
+};
+
+/// Signs `content` at time `now`, re-using `previous`'s signatures for RRsets that did not
+/// change (same records and TTL, same signing keys) unless they are due for refresh. Fails when
+/// the content is not a valid zone (no SOA at the apex, records outside the apex) or a key
+/// cannot sign.
+[[nodiscard]] Result<SignedZone> sign_zone(const ZoneContent& content, const KeySet& keys,
+                                           const SignPolicy& policy, std::int64_t now,
+                                           const PreviousBuild* previous = nullptr);
+
+/// sign_zone() with the last successful build kept as the previous one: signing the next
 /// version of the same zone only creates signatures for RRsets that changed (plus those near
 /// their refresh time). Not thread-safe; one ZoneSigner per zone.
 class ZoneSigner {
 public:
-  /// Signs `content` at time `now`. Fails (and keeps the previous cache) when the content is
-  /// not a valid zone (no SOA at the apex, records outside the apex) or a key cannot sign.
   [[nodiscard]] Result<SignedZone> sign(const ZoneContent& content, const KeySet& keys,
                                         const SignPolicy& policy, std::int64_t now);
 
 private:
-  struct Cached {
-    std::uint32_t ttl;
-    std::vector<std::vector<std::uint8_t>> rdatas;
-    std::vector<std::vector<std::uint8_t>> rrsigs;
-    std::int64_t min_expiration;
-    std::vector<std::uint16_t> key_tags;
-  };
-  std::map<std::pair<Name, std::uint16_t>, Cached> cache_;
+  class Last;
+  std::shared_ptr<const Last> last_;
 };
 
 } // namespace moat::signer

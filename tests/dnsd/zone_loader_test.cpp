@@ -94,6 +94,25 @@ TEST_F(ZoneLoaderTest, RefreshedSignaturesComeWithANewSerial) {
   EXPECT_TRUE(poll().empty()) << "the bump it made itself is not a second change";
 }
 
+TEST_F(ZoneLoaderTest, StoreChangedSaysWhenAnotherConnectionCommitted) {
+  EXPECT_TRUE(loader_->store_changed()) << "nothing polled yet";
+  poll();
+  EXPECT_FALSE(loader_->store_changed());
+  EXPECT_FALSE(loader_->store_changed()) << "asking changes nothing";
+  add_record("new.example.test.", 7);
+  EXPECT_TRUE(loader_->store_changed());
+  EXPECT_TRUE(loader_->store_changed()) << "until the next poll";
+  auto events = poll();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, ZoneEvent::Kind::kReloaded);
+  EXPECT_FALSE(loader_->store_changed());
+  // The loader's own commits (a refresh's serial bump) are not a change from elsewhere.
+  clock_->advance(8 * kDay);
+  events = poll();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(loader_->store_changed());
+}
+
 TEST_F(ZoneLoaderTest, TheDumpIsTheSignedZoneAboutToBeServed) {
   auto events = poll();
   ASSERT_EQ(events.size(), 1u);
@@ -116,12 +135,12 @@ TEST_F(ZoneLoaderTest, AServerDownPastExpiryReSignsEverythingBeforeServing) {
   ASSERT_TRUE(snap && *snap);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].signatures_reused, 0u);
-  const auto read32 = [](const std::vector<std::uint8_t>& b, std::size_t at) {
+  const auto read32 = [](std::span<const std::uint8_t> b, std::size_t at) {
     return static_cast<UnixTime>(std::uint32_t{b[at]} << 24 | std::uint32_t{b[at + 1]} << 16 |
                                  std::uint32_t{b[at + 2]} << 8 | b[at + 3]);
   };
   std::size_t checked = 0;
-  for (const auto& [_, node] : (*snap)->zones.at(0)->nodes)
+  for (const ServedNode& node : (*snap)->zones.at(0)->nodes)
     for (const ServedRrset& set : node.rrsets)
       for (const auto& sig : set.rrsigs) {
         // RRSIG RDATA: expiration at offset 8, inception at 12 (RFC 4034 §3.1).
