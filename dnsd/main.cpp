@@ -133,9 +133,6 @@ int main(int argc, char** argv) {
       log->error("cannot record what is served in {}: {}", db, r.error().message);
     return published;
   };
-  (void)load();   // serve signed zones from the first answer on
-  malloc_trim(0); // signing the zones took far more memory than serving them does
-
   // UPDATEs of ACME challenge records arrive on the server's threads: they get a connection of
   // their own (the loader's belongs to its thread), used under a mutex, as they are rare.
   auto update_store = moat::Store::open(db, moat::Store::Mode::kOpenExisting);
@@ -158,6 +155,10 @@ int main(int argc, char** argv) {
     log->error("{}", r.error().message);
     return 1;
   }
+  // Bound first, so that a port in use fails at once rather than after signing every zone;
+  // queries that arrive meanwhile wait in the sockets and are answered from the signed zones.
+  (void)load();   // serve signed zones from the first answer on
+  malloc_trim(0); // signing the zones took far more memory than serving them does
   server.start();
   serving = true;
   notifier = std::make_unique<moat::dnsd::Notifier>(moat::system_clock(), log);
@@ -170,7 +171,7 @@ int main(int argc, char** argv) {
   log->info("moat-dnsd started: {} zone(s) from {}", holder.current()->zones.size(), db);
 
   std::atomic<bool> stopping{false};
-  // Every kWatchMs the store is asked whether another connection committed (the CLI, or this
+  // Every kWatch the store is asked whether another connection committed (the CLI, or this
   // daemon's UPDATE connection), which costs microseconds; the full look (which also finds
   // signatures due for refresh and expired challenges) runs on a change and every --poll-ms.
   constexpr auto kWatch = std::chrono::milliseconds(10);
