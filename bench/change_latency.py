@@ -9,7 +9,7 @@ every millisecond, until the answer holds the A record and its RRSIG. Prints one
 and a last line "median_ms=.. min_ms=.. max_ms=.. cli_median_ms=.." (times from the start of
 the CLI command; cli_ = until the command returned).
 
-The random wait matters: moat-dnsd looks for changes every --poll-ms; a change made right after
+The random wait matters: moat-dnsd checks for commits every 10 ms; a change made right after
 the previous one was seen would always land at the same point of that cycle.
 """
 import os
