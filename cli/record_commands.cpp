@@ -1,7 +1,8 @@
 // moat record add | del | list
 //
 // Every change is planned against the stored records read inside the write transaction, the
-// whole resulting zone is checked with check_zone, and only then is anything written.
+// records at the changed name are checked as they will be with the rules of check_zone (all of
+// which concern one name, but the apex's NS), and only then is anything written.
 #include "cli/commands.hpp"
 #include "cli/input.hpp"
 #include "cli/output.hpp"
@@ -36,9 +37,15 @@ void require_data_type(const Name& apex, const Name& owner, std::uint16_t type) 
     unwrap(check_record(apex, Rr{owner, type, 0, {}}));
 }
 
-// The record to add with its TTL settled, and the zone as it will be.
+// The rules of check_zone for a change at `owner`, given every record there as it will be:
+// the other names are untouched, and only the apex holds the NS the zone needs.
+Result<void> check_change(const Name& apex, const Name& owner, std::span<const Rr> at_owner) {
+  return owner == apex ? check_zone(apex, at_owner) : check_names(apex, at_owner);
+}
+
+// The record to add with its TTL settled, checked with the records at its name as they will be.
 Result<Rr> plan_add(Store& store, const Domain& d, const RecordOptions& o, Rr rr) {
-  auto records = store.records(d.id);
+  auto records = store.records_at(d.id, rr.owner);
   if (!records)
     return std::unexpected(records.error());
   auto existing =
@@ -54,7 +61,7 @@ Result<Rr> plan_add(Store& store, const Domain& d, const RecordOptions& o, Rr rr
     r.ttl = rr.ttl;
   }
   records->push_back(rr);
-  if (auto ok = check_zone(d.name, *records); !ok)
+  if (auto ok = check_change(d.name, rr.owner, *records); !ok)
     return std::unexpected(ok.error());
   return rr;
 }
@@ -107,7 +114,7 @@ void run_record_del(const Context& ctx, const RecordOptions& o) {
   std::vector<Rr> removed;
   std::string detail;
   ctx.commit(store, now, "record del", detail, [&]() -> Result<void> {
-    auto records = store.records(d.id);
+    auto records = store.records_at(d.id, owner);
     if (!records)
       return std::unexpected(records.error());
     std::vector<Rr> kept;
@@ -122,7 +129,7 @@ void run_record_del(const Context& ctx, const RecordOptions& o) {
       return fail("no such record: " + what);
     }
     // Refuses, among others, removing the last NS at the apex.
-    if (auto ok = check_zone(apex, kept); !ok)
+    if (auto ok = check_change(apex, owner, kept); !ok)
       return ok;
     sort_canonical(removed);
     for (const Rr& r : removed)

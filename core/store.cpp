@@ -263,8 +263,19 @@ Result<std::vector<Store::DomainVersion>> Store::domain_versions() {
 }
 
 Result<std::vector<Rr>> Store::records(std::int64_t domain_id) {
-  auto s = impl_->statement("SELECT owner, type, ttl, rdata FROM records WHERE domain_id = ?",
-                            domain_id);
+  return read_records(domain_id, nullptr);
+}
+
+Result<std::vector<Rr>> Store::records_at(std::int64_t domain_id, const Name& owner) {
+  return read_records(domain_id, &owner);
+}
+
+Result<std::vector<Rr>> Store::read_records(std::int64_t domain_id, const Name* owner) {
+  constexpr const char* kAll = "SELECT owner, type, ttl, rdata FROM records WHERE domain_id = ?";
+  constexpr const char* kAt =
+      "SELECT owner, type, ttl, rdata FROM records WHERE domain_id = ? AND owner = ?";
+  auto s = owner != nullptr ? impl_->statement(kAt, domain_id, owner->lowercased())
+                            : impl_->statement(kAll, domain_id);
   if (!s)
     return std::unexpected(s.error());
   std::vector<Rr> out;

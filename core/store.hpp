@@ -225,6 +225,8 @@ public:
 
   // Records (desired state, without SOA and DNSSEC records).
   [[nodiscard]] Result<std::vector<Rr>> records(std::int64_t domain_id);
+  /// The records at one name (any case), by the table's (domain, owner, ...) index.
+  [[nodiscard]] Result<std::vector<Rr>> records_at(std::int64_t domain_id, const Name& owner);
   /// Inserts a record; returns false when the identical record already exists. A TTL
   /// different from the RRset's existing TTL updates the whole RRset (one TTL per RRset).
   [[nodiscard]] Result<bool> insert_record(std::int64_t domain_id, const Rr& rr);
@@ -335,6 +337,8 @@ public:
 private:
   struct Impl;
   explicit Store(std::unique_ptr<Impl> impl);
+  /// The records of a domain, or only those at `owner` when it is given.
+  Result<std::vector<Rr>> read_records(std::int64_t domain_id, const Name* owner);
   std::unique_ptr<Impl> impl_;
 };
 

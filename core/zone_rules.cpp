@@ -1,5 +1,6 @@
 #include "core/zone_rules.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -24,6 +25,16 @@ Result<void> check_record(const Name& apex, const Rr& rr) {
 }
 
 Result<void> check_zone(const Name& apex, std::span<const Rr> records) {
+  if (auto r = check_names(apex, records); !r)
+    return r;
+  const bool apex_ns = std::ranges::any_of(
+      records, [&](const Rr& rr) { return rr.type == rrtype::NS && rr.owner == apex; });
+  if (!apex_ns)
+    return fail(apex.to_string() + " needs at least one NS record");
+  return {};
+}
+
+Result<void> check_names(const Name& apex, std::span<const Rr> records) {
   std::map<Name, std::set<std::uint16_t>> types_at;
   std::map<std::pair<Name, std::uint16_t>, std::uint32_t> ttl_of;
   std::map<Name, int> cnames_at;
@@ -47,9 +58,6 @@ Result<void> check_zone(const Name& apex, std::span<const Rr> records) {
     if (types_at[owner].size() > 1)
       return fail(owner.to_string() + " has a CNAME beside other data (RFC 1034 §3.6.2)");
   }
-  auto apex_types = types_at.find(apex);
-  if (apex_types == types_at.end() || !apex_types->second.contains(rrtype::NS))
-    return fail(apex.to_string() + " needs at least one NS record");
   return {};
 }
 

@@ -18,4 +18,9 @@ namespace moat {
 /// §10.1), no CNAME at the apex, at least one NS at the apex, one TTL per RRset.
 [[nodiscard]] Result<void> check_zone(const Name& apex, std::span<const Rr> records);
 
+/// check_zone's rules that concern one name at a time: all of them but the apex's NS. Enough
+/// for a change at some names when `records` holds every record at those names, so that a
+/// one-record change need not read a zone of a hundred thousand names.
+[[nodiscard]] Result<void> check_names(const Name& apex, std::span<const Rr> records);
+
 } // namespace moat

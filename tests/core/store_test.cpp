@@ -405,6 +405,24 @@ TEST_F(StoreTest, DeletesDomainWithItsRecordsAndKeys) {
   EXPECT_TRUE(fresh_recs->empty());
 }
 
+TEST_F(StoreTest, RecordsAtReadsOneNameOfOneDomainInAnyCase) {
+  Store store = create();
+  auto id = add_domain(store, "example.test.");
+  auto other = add_domain(store, "other.test.");
+  ASSERT_TRUE(store.insert_record(id, a_record("www.example.test.", 300, 1)));
+  ASSERT_TRUE(store.insert_record(id, a_record("www.example.test.", 300, 2)));
+  ASSERT_TRUE(store.insert_record(id, a_record("mail.example.test.", 300, 3)));
+  ASSERT_TRUE(store.insert_record(other, a_record("www.other.test.", 300, 4)));
+  auto at = store.records_at(id, name("WWW.Example.TEST."));
+  ASSERT_TRUE(at) << at.error().message;
+  ASSERT_EQ(at->size(), 2u);
+  for (const Rr& r : *at)
+    EXPECT_EQ(r.owner, name("www.example.test."));
+  auto none = store.records_at(other, name("www.example.test."));
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_TRUE(none->empty());
+}
+
 TEST_F(StoreTest, TouchDomainBumpsVersionAndSerialToNow) {
   Store store = create();
   auto id = add_domain(store, "example.test."); // serial 1

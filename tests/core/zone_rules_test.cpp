@@ -197,6 +197,22 @@ TEST(CheckZone, RefusesZoneWithoutNsAtTheApex) {
   EXPECT_FALSE(check_zone(apex(), std::vector<Rr>{}));
 }
 
+TEST(CheckNames, AppliesEveryRuleButTheApexNsToTheNamesGiven) {
+  // The records at one name, as a one-record change reads them.
+  const std::vector<Rr> www = {rr("www", 300, rrtype::A, "192.0.2.80")};
+  EXPECT_TRUE(check_names(apex(), www)) << "no apex NS needed for a change elsewhere";
+  EXPECT_FALSE(check_zone(apex(), www));
+  std::vector<Rr> both = www;
+  both.push_back(rr("www", 300, rrtype::CNAME, "example.net."));
+  EXPECT_FALSE(check_names(apex(), both));
+  both = www;
+  both.push_back(rr("www", 600, rrtype::A, "192.0.2.81"));
+  EXPECT_FALSE(check_names(apex(), both)) << "two TTLs in one RRset";
+  EXPECT_FALSE(check_names(apex(), std::vector<Rr>{rr("@", 300, rrtype::CNAME, "example.org.")}));
+  EXPECT_FALSE(
+      check_names(apex(), std::vector<Rr>{rr("x.example.org.", 300, rrtype::A, "192.0.2.1")}));
+}
+
 TEST(CheckZone, RefusesTwoTtlsInOneRrset) {
   // RFC 2181 §5.2.
   auto zone = normal_zone();
