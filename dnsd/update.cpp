@@ -14,10 +14,7 @@ std::uint16_t get16(std::span<const std::uint8_t> p, std::size_t at) {
 bool is_challenge_name(const Name& owner, const Name& apex) {
   if (!owner.is_subdomain_of(apex) || owner == apex)
     return false;
-  std::string label(owner.first_label());
-  for (char& c : label)
-    c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return label == "_acme-challenge";
+  return owner.lowercased().first_label() == "_acme-challenge";
 }
 
 } // namespace

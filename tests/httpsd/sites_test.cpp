@@ -43,9 +43,10 @@ protected:
     p.domain_id = domain_.id;
     p.mx_patterns = {"mail.example.test"};
     ASSERT_TRUE(set_policy(*store_, domain_, p, kT0, "test"));
-    if (with_certificate)
+    if (with_certificate) {
       ASSERT_TRUE(store_->put_web_certificate(
           {domain_.id, "CHAIN PEM", "KEY PEM", kT0 + 90 * 86400, kT0}));
+    }
   }
 
   std::uint32_t serial() { return (*store_->find_domain(domain_.name))->serial; }

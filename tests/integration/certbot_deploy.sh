@@ -99,7 +99,7 @@ tick_at() {
 run_certbot() {
   local rc=0
   CERTBOT_STARTED=$(date +%s)
-  env -u MOAT_DB REQUESTS_CA_BUNDLE="$WORK/pebble-ca.pem" certbot "$1" --non-interactive \
+  env -u MOAT_DB REQUESTS_CA_BUNDLE="$PEBBLE_CA" certbot "$1" --non-interactive \
     --config-dir "$CB/config" --work-dir "$CB/work" --logs-dir "$CB/logs" \
     --server "https://127.0.0.1:$PEBBLE_PORT/dir" \
     --standalone --http-01-address 127.0.0.1 --http-01-port "$HTTP01_PORT" \
@@ -108,7 +108,7 @@ run_certbot() {
     cat "$WORK/certbot.out" >&2
     tail -n 40 "$CB/logs/letsencrypt.log" >&2 2>/dev/null || true
     echo "--- last lines of pebble.log" >&2
-    tail -n 20 "$WORK/pebble.log" >&2
+    tail -n 20 "$PEBBLE_LOG" >&2
     die "certbot $1 exited $rc"
   fi
 }
@@ -131,51 +131,9 @@ wait_served
 assert_eq "127.0.0.1" "$(kq "$HOST" A +short)" "A of $HOST (pebble validates HTTP-01 there)"
 
 # --- 2. pebble -------------------------------------------------------------------------------
-# Debian's pebble ships no test certificate for its own HTTPS: make a CA and a certificate for
-# 127.0.0.1, which certbot is told to trust through REQUESTS_CA_BUNDLE.
 step "pebble on free loopback ports, resolving through moat-dnsd"
-(
-  cd "$WORK"
-  exec >>openssl.log 2>&1
-  ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-  openssl req -x509 "${ec[@]}" -keyout pebble-ca.key -out pebble-ca.pem -days 2 \
-    -subj "/CN=pebble test CA"
-  openssl req -new "${ec[@]}" -keyout pebble.key -out pebble.csr -subj /CN=127.0.0.1 \
-    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost"
-  openssl x509 -req -in pebble.csr -CA pebble-ca.pem -CAkey pebble-ca.key -set_serial 1 \
-    -days 2 -copy_extensions copy -out pebble.pem
-) || die "openssl could not make pebble's certificate: $(tail -n 5 "$WORK/openssl.log")"
-PEBBLE_PORT=$(free_port)
-PEBBLE_MGMT_PORT=$(free_port)
-HTTP01_PORT=$(free_port)
-TLSALPN_PORT=$(free_port)
-cat >"$WORK/pebble.json" <<EOF
-{
-  "pebble": {
-    "listenAddress": "127.0.0.1:$PEBBLE_PORT",
-    "managementListenAddress": "127.0.0.1:$PEBBLE_MGMT_PORT",
-    "certificate": "$WORK/pebble.pem",
-    "privateKey": "$WORK/pebble.key",
-    "httpPort": $HTTP01_PORT,
-    "tlsPort": $TLSALPN_PORT,
-    "ocspResponderURL": "",
-    "externalAccountBindingRequired": false
-  }
-}
-EOF
-# No sleeps in the validation authority, no nonces rejected at random, and a fresh HTTP-01
-# validation for every order (no reuse of earlier authorizations), so that every run is alike.
-PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
-  pebble -config "$WORK/pebble.json" -dnsserver "127.0.0.1:$DNSD_PORT" >"$WORK/pebble.log" 2>&1 &
-PEBBLE_PID=$!
-track_pid "$PEBBLE_PID"
-deadline=$(($(now_ms) + WAIT_MS))
-until curl -sf --max-time 2 --cacert "$WORK/pebble-ca.pem" -o /dev/null \
-  "https://127.0.0.1:$PEBBLE_PORT/dir"; do
-  kill -0 "$PEBBLE_PID" 2>/dev/null || { cat "$WORK/pebble.log" >&2; die "pebble exited at start"; }
-  (($(now_ms) < deadline)) || { cat "$WORK/pebble.log" >&2; die "pebble did not answer within $WAIT_MS ms"; }
-  sleep 0.05
-done
+start_pebble "$DNSD_PORT"
+HTTP01_PORT=$PEBBLE_HTTP01_PORT
 echo "pebble (pid $PEBBLE_PID) serves https://127.0.0.1:$PEBBLE_PORT/dir; HTTP-01 on port $HTTP01_PORT"
 
 # --- 3. first certificate: certbot certonly, the hook stages it ------------------------------
