@@ -78,25 +78,30 @@ std::shared_ptr<ServedZone> ServedZone::build(signer::SignedZone zone) {
   };
   // The signer's RRsets come grouped by owner; each group becomes a node.
   struct Group {
-    std::size_t first, count;
+    std::size_t first, count; ///< in storage->rrsets
     bool nsec3;
+    const Name* owner = nullptr;
   };
+  // NSEC3 records go to a chain of their own: taken in a second pass, so that even a name that
+  // owns data and an NSEC3 record (possible, if absurd) gives one node in each.
   std::vector<Group> groups;
-  for (std::size_t i = 0; i < zone.rrsets.size(); ++i) {
-    const signer::SignedRrset& set = zone.rrsets[i];
-    out->record_count += set.rdatas.size() + set.rrsigs.size();
-    if (!set.rrsigs.empty())
-      ++out->signed_rrset_count;
-    storage->rrsets.push_back({set.type, set.ttl, append(set.rdatas), append(set.rrsigs)});
-    const bool is_nsec3 = set.type == rrtype::NSEC3;
-    if (i == 0 || is_nsec3 != groups.back().nsec3 || set.owner != zone.rrsets[i - 1].owner)
-      groups.push_back({i, 0, is_nsec3});
-    ++groups.back().count;
+  for (const bool nsec3_pass : {false, true}) {
+    for (const signer::SignedRrset& set : zone.rrsets) {
+      if ((set.type == rrtype::NSEC3) != nsec3_pass)
+        continue;
+      out->record_count += set.rdatas.size() + set.rrsigs.size();
+      if (!set.rrsigs.empty())
+        ++out->signed_rrset_count;
+      if (groups.empty() || groups.back().nsec3 != nsec3_pass || set.owner != *groups.back().owner)
+        groups.push_back({storage->rrsets.size(), 0, nsec3_pass, &set.owner});
+      ++groups.back().count;
+      storage->rrsets.push_back({set.type, set.ttl, append(set.rdatas), append(set.rrsigs)});
+    }
   }
   for (const Group& g : groups) {
     auto first = storage->rrsets.begin() + static_cast<std::ptrdiff_t>(g.first);
     std::ranges::sort(first, first + static_cast<std::ptrdiff_t>(g.count), {}, &ServedRrset::type);
-    ServedNode node{zone.rrsets[g.first].owner, std::span<const ServedRrset>(&*first, g.count)};
+    ServedNode node{*g.owner, std::span<const ServedRrset>(&*first, g.count)};
     if (!g.nsec3) {
       out->nodes.push_back(std::move(node));
       continue;
@@ -164,7 +169,16 @@ std::size_t ServedZone::nsec3_lower_bound(std::span<const std::uint8_t> hash) co
 }
 
 std::optional<signer::PreviousRrset> ServedZone::find(const Name& owner, std::uint16_t type) const {
-  const ServedNode* node = node_at(owner);
+  const ServedNode* node = nullptr;
+  if (type == rrtype::NSEC3) {
+    const auto hash = base32hex_decode(owner.first_label());
+    const std::size_t i = nsec3_lower_bound(hash);
+    if (i < nsec3_hashes.size() && std::ranges::equal(nsec3_hashes[i], hash) &&
+        nsec3_nodes[i].owner == owner)
+      node = &nsec3_nodes[i];
+  } else {
+    node = node_at(owner);
+  }
   const ServedRrset* set = node != nullptr ? node->find(type) : nullptr;
   if (set == nullptr || set->rrsigs.empty())
     return std::nullopt;
