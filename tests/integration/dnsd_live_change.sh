@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # A change made with the CLI while moat-dnsd runs is served, signed and validating within one
 # second, without a restart and without dropping a query; the SOA serial goes up each time.
+# moat-dnsd runs three UDP workers, each with its own socket and answer cache: once a change is
+# seen, a dozen more queries from fresh source ports (spread over the workers by SO_REUSEPORT)
+# must all see it, so that no worker answers from a stale snapshot or cache.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 require_tools delv
@@ -13,7 +16,7 @@ moat init >/dev/null
 new_domain "$D"
 moat record add "$D" @ MX 10 mail >/dev/null
 moat record add "$D" mail A 192.0.2.25 >/dev/null
-start_dnsd "$D"
+start_dnsd "$D" 10 --workers 3
 trust_anchor "$D" "$WORK/ta.conf"
 expect_validated "$WORK/ta.conf" "$D" "mail.$D" A "192.0.2.25"
 
@@ -55,16 +58,36 @@ wait_for() {
     sleep 0.05
   done
 }
-serves_new() { [[ "$(q "new.$D" A +short)" == "192.0.2.77" ]]; }
-new_is_gone() { [[ "$(dig_status "$(q "new.$D" A)")" == NXDOMAIN ]]; }
+# The checks take extra dig arguments. dig sends a DNS COOKIE by default, which takes the full
+# path; with +nocookie the answer can come from a worker's answer cache.
+serves_new() { [[ "$(q "new.$D" A +short "$@")" == "192.0.2.77" ]]; }
+new_is_gone() { [[ "$(dig_status "$(q "new.$D" A "$@")")" == NXDOMAIN ]]; }
+# every_worker WHAT CHECK: CHECK holds for 12 queries in a row without a cookie, each from a new
+# source port, after having been asked the same before the change (so cached by some worker).
+every_worker() {
+  local i
+  for i in $(seq 12); do
+    "$2" +nocookie || fail "$1: query $i after the change was first seen answered from the old zone"
+  done
+}
+# warm_caches CHECK...: asks the question of CHECK a dozen times without a cookie, so that the
+# workers' answer caches hold the answer from before a change.
+warm_caches() {
+  local i
+  for i in $(seq 12); do
+    "$1" +nocookie || true
+  done
+}
 
 serial0=$(zone_serial "$D")
 sleep 0.3 # let the load loop get going before the change
 
 step "record add is served within $BOUND_MS ms"
+warm_caches serves_new
 moat record add "$D" new A 192.0.2.77 >/dev/null
 ms=$(wait_for "new.$D A served" serves_new)
 ((ms <= BOUND_MS)) || fail "record add took too long to be served" "<= $BOUND_MS ms" "$ms ms"
+every_worker "new.$D A" serves_new
 serial1=$(zone_serial "$D")
 ((serial1 > serial0)) || fail "the SOA serial did not go up after record add" "> $serial0" "$serial1"
 expect_validated "$WORK/ta.conf" "$D" "new.$D" A "192.0.2.77"
@@ -72,16 +95,20 @@ out=$(q "new.$D" A +dnssec)
 assert_contains "$(dig_section "$out" ANSWER)" "RRSIG" "the new record is signed"
 
 step "a second record at the same name (RRset re-signed)"
+both() { [[ "$(q "new.$D" A +short "$@" | sort | tr '\n' ' ')" == "192.0.2.77 192.0.2.78 " ]]; }
+warm_caches both
 moat record add "$D" new A 192.0.2.78 >/dev/null
-both() { [[ "$(q "new.$D" A +short | sort | tr '\n' ' ')" == "192.0.2.77 192.0.2.78 " ]]; }
 ms=$(wait_for "new.$D A with two addresses served" both)
 ((ms <= BOUND_MS)) || fail "the second address took too long to be served" "<= $BOUND_MS ms" "$ms ms"
+every_worker "new.$D A, two addresses" both
 expect_validated "$WORK/ta.conf" "$D" "new.$D" A "192.0.2.78"
 
 step "record del disappears within $BOUND_MS ms"
+warm_caches new_is_gone
 moat record del "$D" new A >/dev/null
 ms=$(wait_for "new.$D A gone" new_is_gone)
 ((ms <= BOUND_MS)) || fail "record del took too long to disappear" "<= $BOUND_MS ms" "$ms ms"
+every_worker "new.$D A gone" new_is_gone
 serial2=$(zone_serial "$D")
 ((serial2 > serial1)) || fail "the SOA serial did not go up after record del" "> $serial1" "$serial2"
 expect_validated "$WORK/ta.conf" "$D" "new.$D" A "NXDOMAIN"
