@@ -320,6 +320,17 @@ std::uint64_t name_hash(const Name& n) {
 
 } // namespace
 
+ServerCookie answer_cookie(const CookieOption& cookie, const AnswerContext& context, bool& valid) {
+  const CookieJar::Verdict v = context.cookies->check(cookie, context.client_ip, context.now);
+  valid = v.check == CookieJar::Check::kValid;
+  ServerCookie out{};
+  if (valid && !v.renew && cookie.server_size == kServerCookieSize)
+    std::copy_n(cookie.server().begin(), kServerCookieSize, out.begin());
+  else
+    out = context.cookies->make(cookie.client, context.client_ip, context.now);
+  return out;
+}
+
 std::size_t answer(std::span<const std::uint8_t> request, const Snapshot& snapshot, bool over_tcp,
                    std::span<std::uint8_t> out, std::size_t reserve, const AnswerContext* context,
                    AnswerInfo* info) {
@@ -343,19 +354,15 @@ std::size_t answer(std::span<const std::uint8_t> request, const Snapshot& snapsh
   ServerCookie server_cookie{};
   std::span<const std::uint8_t> cookie_out;
   if (q.cookie && context != nullptr && context->cookies != nullptr) {
-    CookieJar::Verdict v = context->cookies->check(*q.cookie, context->client_ip, context->now);
-    about.cookie_valid = v.check == CookieJar::Check::kValid;
-    if (about.cookie_valid && !v.renew)
-      std::copy_n(q.cookie->server().begin(), kServerCookieSize, server_cookie.begin());
-    else
-      server_cookie = context->cookies->make(q.cookie->client, context->client_ip, context->now);
+    server_cookie = answer_cookie(*q.cookie, *context, about.cookie_valid);
     cookie_out = server_cookie;
   }
   auto finish = [&](std::uint16_t rc) {
-    if (q.has_edns)
-      (void)w.add_opt(q.dnssec_ok, rc, cookie_out.empty() ? nullptr : &q.cookie->client,
-                      cookie_out);
-    else
+    const std::size_t opt_at = w.size();
+    if (q.has_edns &&
+        w.add_opt(q.dnssec_ok, rc, cookie_out.empty() ? nullptr : &q.cookie->client, cookie_out))
+      about.opt_at = opt_at;
+    else if (!q.has_edns)
       w.set_rcode(rc);
     return w.size();
   };

@@ -30,7 +30,14 @@ struct AnswerInfo {
   std::uint64_t name_hash = 0;  ///< of the name the answer is accounted to (see ResponseClass)
   bool cookie_valid = false;    ///< the client proved its address with our server cookie
   std::size_t question_end = 0; ///< where the echoed question ends (a slip keeps only that)
+  std::size_t opt_at = 0;       ///< where the OPT record starts; 0 when there is none
 };
+
+/// The Server Cookie to answer a request's COOKIE with (RFC 7873 §5.2): the one received when it
+/// is ours, valid and fresh (RFC 9018 §4.3), else a new one. `valid` says whether the client
+/// proved its address with it.
+[[nodiscard]] ServerCookie answer_cookie(const CookieOption& cookie, const AnswerContext& context,
+                                         bool& valid);
 
 /// Answers one request from `snapshot` into `out` (at least kMaxResponse bytes) and returns
 /// the response length, 0 when nothing must be sent, or kNotAnswered. `reserve` bytes of the

@@ -20,7 +20,9 @@ namespace moat::dnsd {
 /// ID, the RD and CD bits, and the question as received (its case; the stored sections point
 /// into it with compression pointers, which stay valid because the name keeps its length).
 /// Only "plain" queries take part: opcode QUERY, class IN, one question, no records but an
-/// OPT of version 0 without options (a COOKIE or any other option takes the full path).
+/// OPT of version 0 with no option but a COOKIE (any other option takes the full path). The OPT
+/// record is not stored: a replay writes it, with a Server Cookie made or checked through
+/// `context` as answer() does. Answers to a COOKIE are not remembered (they had less room).
 ///
 /// Direct-mapped: a new entry replaces whatever shared its slot. A new snapshot makes every
 /// entry stale without touching them (each remembers its snapshot's id). Slots are allocated
@@ -35,9 +37,11 @@ public:
 
   /// Writes the cached answer to `request` into `out` (at least kMaxResponse bytes) and returns
   /// its length, with `info` filled as answer() would have; 0 on a miss, or when the answer
-  /// would not fit the requester's UDP limit (the full path then truncates it).
+  /// would not fit the requester's UDP limit (the full path then truncates it). `context`: as
+  /// for answer(), for DNS cookies.
   [[nodiscard]] std::size_t replay(std::span<const std::uint8_t> request, std::uint64_t snapshot_id,
-                                   std::span<std::uint8_t> out, AnswerInfo& info);
+                                   std::span<std::uint8_t> out, AnswerInfo& info,
+                                   const AnswerContext* context = nullptr);
 
   /// Remembers `response`, which answer() just wrote for `request` over UDP, when the pair
   /// qualifies: a plain query, an answer neither truncated nor cut for the requester's buffer,

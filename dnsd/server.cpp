@@ -279,9 +279,9 @@ struct Server::Impl {
         std::span<const std::uint8_t> request(in.get() + i * kMaxDatagram, received[i].msg_len);
         std::span<std::uint8_t> answer_out(out.get() + queued * kMaxResponse, kMaxResponse);
         AnswerInfo info;
-        std::size_t len = cache.replay(request, snapshot.id, answer_out, info);
+        const AnswerContext context{address_bytes(peer), now, &cookies};
+        std::size_t len = cache.replay(request, snapshot.id, answer_out, info, &context);
         if (len == 0) {
-          const AnswerContext context{address_bytes(peer), now, &cookies};
           len = answer(request, snapshot, false, answer_out, 0, &context, &info);
           if (len == kNotAnswered) {
             serve_slowly(request, snapshot, peer_of(peer), false, [&](auto message) {

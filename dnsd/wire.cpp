@@ -319,6 +319,13 @@ void ResponseWriter::start(const Query& q, std::uint16_t rc, bool authoritative)
   question_end_ = pos_;
 }
 
+void ResponseWriter::resume(std::size_t size) {
+  pos_ = std::min(size, limit_);
+  question_end_ = pos_;
+  n_targets_ = 0;
+  overflow_ = false;
+}
+
 bool ResponseWriter::write_name(const Name& name, bool compress) {
   const auto& w = name.wire();
   // Try each suffix, longest first, against the names already in the packet.

@@ -104,6 +104,11 @@ public:
   /// Header and (when the query had one) the question; the RCODE's low 4 bits go here.
   void start(const Query& q, std::uint16_t rcode, bool authoritative);
 
+  /// Continues a response whose header and first `size` octets are already in the buffer (the
+  /// answer cache writes them): what is added next goes after them. Names added are not
+  /// compressed against what was already there.
+  void resume(std::size_t size);
+
   enum class Section { kAnswer, kAuthority, kAdditional };
   /// Appends one record. Names in the RDATA of RFC 1035 types are compressed too.
   bool add(Section s, const Name& owner, std::uint16_t type, std::uint32_t ttl,

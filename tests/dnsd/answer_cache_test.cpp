@@ -159,7 +159,7 @@ TEST_F(AnswerCacheTest, KeyHoldsTypeEdnsAndDo) {
 }
 
 TEST_F(AnswerCacheTest, OnlyPlainQueriesTakePart) {
-  // A COOKIE needs the full path (the server cookie is per client); nothing is remembered.
+  // An answer to a COOKIE had 28 octets less room: not remembered.
   const Bytes with_cookie =
       query({"example.test.", rrtype::MX, true, true, 1232, 1, false, false, true});
   remember(with_cookie);
@@ -168,7 +168,11 @@ TEST_F(AnswerCacheTest, OnlyPlainQueriesTakePart) {
 
   const Bytes plain = query({"example.test.", rrtype::MX});
   remember(plain);
-  EXPECT_TRUE(replay(with_cookie).empty());
+  Bytes other_option = plain; // an NSID option instead of none
+  other_option.back() = 4;
+  other_option.insert(other_option.end(), {0, 3, 0, 0});
+  ASSERT_FALSE(full(other_option).empty());
+  EXPECT_TRUE(replay(other_option).empty());
   Bytes bad = plain;
   bad[2] |= 0x80; // a response
   EXPECT_TRUE(replay(bad).empty());
@@ -186,6 +190,50 @@ TEST_F(AnswerCacheTest, OnlyPlainQueriesTakePart) {
   EXPECT_TRUE(replay(bad).empty());
   EXPECT_TRUE(replay(Bytes(plain.begin(), plain.begin() + 15)).empty());
   EXPECT_FALSE(replay(plain).empty());
+}
+
+TEST_F(AnswerCacheTest, ACookieIsAnsweredAsTheFullPathAnswersIt) {
+  const CookieJar jar(CookieSecret{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
+  const std::array<std::uint8_t, 4> ip = {192, 0, 2, 1};
+  const AnswerContext context{ip, 1'800'000'000, &jar};
+  auto answer_with = [&](const Bytes& request, AnswerInfo& info) {
+    Bytes out(kMaxResponse);
+    out.resize(answer(request, snapshot_, false, out, 0, &context, &info));
+    return out;
+  };
+  auto replay_with = [&](const Bytes& request, AnswerInfo& info) {
+    Bytes out(kMaxResponse);
+    out.resize(cache_.replay(request, snapshot_.id, out, info, &context));
+    return out;
+  };
+  for (const Ask& plain : std::vector<Ask>{{"example.test.", rrtype::MX},
+                                           {"nope.example.test.", rrtype::A},
+                                           {"example.test.", rrtype::DNSKEY, true, false}}) {
+    SCOPED_TRACE(plain.name);
+    remember(query(plain));
+    // Only a Client Cookie: a new Server Cookie comes back.
+    Ask first = plain;
+    first.cookie = true;
+    AnswerInfo want_info, have_info;
+    const Bytes want = answer_with(query(first), want_info);
+    const Bytes have = replay_with(query(first), have_info);
+    ASSERT_FALSE(have.empty());
+    EXPECT_EQ(have, want);
+    EXPECT_FALSE(have_info.cookie_valid);
+    // The Server Cookie sent back: valid, echoed, the client exempt from rate limiting.
+    Bytes second = query(first);
+    const std::size_t server_at = want.size() - kServerCookieSize;
+    // The request ends with OPT RDLENGTH (2), option code (2), option length (2), client (8).
+    second[second.size() - 13] = 4 + 8 + kServerCookieSize; // RDLENGTH
+    second[second.size() - 9] = 8 + kServerCookieSize;      // option length
+    second.insert(second.end(), want.begin() + static_cast<std::ptrdiff_t>(server_at), want.end());
+    const Bytes want2 = answer_with(second, want_info);
+    const Bytes have2 = replay_with(second, have_info);
+    ASSERT_FALSE(have2.empty());
+    EXPECT_EQ(have2, want2);
+    EXPECT_TRUE(want_info.cookie_valid);
+    EXPECT_TRUE(have_info.cookie_valid);
+  }
 }
 
 TEST_F(AnswerCacheTest, TruncatedAndSizeLimitedAnswersAreNotRemembered) {

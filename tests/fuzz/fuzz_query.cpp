@@ -12,6 +12,7 @@
 #include "tests/fuzz/fuzz_zone.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -101,13 +102,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::fill_n(udp.begin() + static_cast<std::ptrdiff_t>(udp_limit), fuzz::kCanaryRange,
               fuzz::kCanary);
+  // A cookie jar and a client, so that COOKIE options are answered (and replayed) too.
+  static const dnsd::CookieJar jar(
+      dnsd::CookieSecret{7, 7, 7, 7, 7, 7, 7, 7, 1, 2, 3, 4, 5, 6, 7, 8});
+  static const std::array<std::uint8_t, 4> client_ip = {192, 0, 2, 1};
+  const dnsd::AnswerContext context{client_ip, 1'800'000'000, &jar};
   dnsd::AnswerInfo info;
-  const std::size_t n_udp = dnsd::answer(request, snapshot, false, udp, 0, nullptr, &info);
+  const std::size_t n_udp = dnsd::answer(request, snapshot, false, udp, 0, &context, &info);
   require(std::all_of(udp.begin() + static_cast<std::ptrdiff_t>(udp_limit),
                       udp.begin() + static_cast<std::ptrdiff_t>(udp_limit + fuzz::kCanaryRange),
                       [](std::uint8_t b) { return b == fuzz::kCanary; }),
           "nothing is written past the UDP limit");
-  const std::size_t n_tcp = dnsd::answer(request, snapshot, true, tcp);
+  const std::size_t n_tcp = dnsd::answer(request, snapshot, true, tcp, 0, &context);
   if (n_udp == dnsd::kNotAnswered || n_tcp == dnsd::kNotAnswered) {
     // Left to serve_request() (dnsd/transfer.hpp), which needs keys, peer and time: targets
     // of their own cover it.
@@ -144,13 +150,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static std::vector<std::uint8_t> replayed(dnsd::kMaxResponse);
   dnsd::AnswerInfo replay_info;
   cache.remember(request, snapshot.id, std::span(udp).first(n_udp), info);
-  const std::size_t n_replayed = cache.replay(request, snapshot.id, replayed, replay_info);
+  const std::size_t n_replayed =
+      cache.replay(request, snapshot.id, replayed, replay_info, &context);
   require(n_replayed == 0 ||
               (n_replayed == n_udp &&
                std::equal(udp.begin(), udp.begin() + static_cast<std::ptrdiff_t>(n_udp),
                           replayed.begin()) &&
                replay_info.cls == info.cls && replay_info.name_hash == info.name_hash &&
-               replay_info.question_end == info.question_end),
+               replay_info.question_end == info.question_end &&
+               replay_info.cookie_valid == info.cookie_valid),
           "a replayed answer is the answer");
   return 0;
 }
