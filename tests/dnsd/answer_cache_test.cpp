@@ -250,8 +250,9 @@ TEST_F(AnswerCacheTest, TruncatedAndSizeLimitedAnswersAreNotRemembered) {
   remember(mx);
   EXPECT_FALSE(replay(query({"example.test.", rrtype::MX, true, true, 1232})).empty());
   const auto small = static_cast<std::uint16_t>(std::max<std::size_t>(size - 1, 512));
-  if (small < size)
+  if (small < size) {
     EXPECT_TRUE(replay(query({"example.test.", rrtype::MX, true, true, small})).empty());
+  }
 
   // An answer made for a small buffer may lack optional glue: not remembered.
   AnswerCache fresh(64);

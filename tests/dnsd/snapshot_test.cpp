@@ -80,8 +80,9 @@ TEST_P(SnapshotTest, EveryNodeIsFoundAndSortedByType) {
     for (const ServedNode& node : *list) {
       seen += node.rrsets.size();
       EXPECT_TRUE(std::ranges::is_sorted(node.rrsets, {}, &ServedRrset::type));
-      if (list == &served->nodes)
+      if (list == &served->nodes) {
         EXPECT_EQ(served->node_at(node.owner), &node);
+      }
     }
   EXPECT_EQ(seen, rrsets);
   EXPECT_EQ(served->node_at(*Name::parse("b.deep.example.test.")), nullptr) << "empty non-terminal";
