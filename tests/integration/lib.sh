@@ -557,23 +557,24 @@ PEBBLE
 }
 
 # Used by the certificate tests (certbot_deploy, acme_dns01); both need $D and $WAIT_MS.
-# wait_served: waits until moat-dnsd serves the current serial of $D (as its ack in the store
-# says and as its SOA answer shows). Sets SERVED_SERIAL and SERVED_AT (Unix time of the ack).
+# wait_served [DOMAIN]: waits until moat-dnsd serves the current serial of DOMAIN (default $D),
+# as its ack in the store says and as its SOA answer shows. Sets SERVED_SERIAL and SERVED_AT
+# (Unix time of the ack).
 wait_served() {
-  local deadline line
+  local d=${1:-$D} deadline line
   deadline=$(($(now_ms) + WAIT_MS))
   while :; do
-    line=$(moat status "$D" | head -n1)
+    line=$(moat status "$d" | head -n1)
     if [[ $line =~ serial\ ([0-9]+),\ moat-dnsd\ serves\ serial\ ([0-9]+)\ since\ ([0-9T:Z-]+) ]] &&
       [[ ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]]; then
       SERVED_SERIAL=${BASH_REMATCH[1]}
       SERVED_AT=$(date -u -d "${BASH_REMATCH[3]}" +%s)
       break
     fi
-    (($(now_ms) < deadline)) || die "moat-dnsd did not serve the current serial of $D within $WAIT_MS ms" "the current serial served" "$line"
+    (($(now_ms) < deadline)) || die "moat-dnsd did not serve the current serial of $d within $WAIT_MS ms" "the current serial served" "$line"
     sleep 0.05
   done
-  assert_eq "$SERVED_SERIAL" "$(zone_serial "$D")" "SOA serial moat-dnsd answers for $D"
+  assert_eq "$SERVED_SERIAL" "$(zone_serial "$d")" "SOA serial moat-dnsd answers for $d"
 }
 
 # go_live_time: waits until `moat status` gives the moment the staged certificate may go live

@@ -38,27 +38,8 @@ tick_at() {
     "$(tr '\n' ' ' <<<"${TICK_OUT:-nothing done}")"
 }
 
-# served DOMAIN: waits until moat-dnsd reports, in the store where `moat tick` reads it, that it
-# serves DOMAIN's current serial; checks that its SOA answer carries that serial. Sets SERVED_AT
-# (the Unix time moat-dnsd reports serving it since, per `moat status`) and SERVED_SERIAL.
-served() {
-  local d=$1 deadline line=""
-  deadline=$(($(now_ms) + WAIT_MS))
-  while :; do
-    line=$(moat status "$d" | head -n1)
-    if [[ $line =~ serial\ ([0-9]+),\ moat-dnsd\ serves\ serial\ ([0-9]+)\ since\ ([0-9T:Z-]+) ]]; then
-      local want=${BASH_REMATCH[1]} got=${BASH_REMATCH[2]} since=${BASH_REMATCH[3]}
-      if [[ $want == "$got" ]]; then
-        SERVED_SERIAL=$got
-        SERVED_AT=$(date -u -d "$since" +%s)
-        break
-      fi
-    fi
-    (($(now_ms) < deadline)) || die "moat-dnsd did not serve the current serial of $d within $WAIT_MS ms" "$d served" "$line"
-    sleep 0.05
-  done
-  assert_eq "$SERVED_SERIAL" "$(zone_serial "$d")" "SOA serial moat-dnsd answers for $d"
-}
+# served DOMAIN: lib.sh's wait_served for DOMAIN (sets SERVED_AT and SERVED_SERIAL).
+served() { wait_served "$1"; }
 
 # spki_sha256 CERT: the TLSA 3 1 1 digest, computed by openssl (not by moat).
 spki_sha256() {
