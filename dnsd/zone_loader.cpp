@@ -13,8 +13,10 @@ ZoneLoader::ZoneLoader(Store store, std::shared_ptr<Clock> clock, std::string du
     : store_(std::move(store)), clock_(std::move(clock)), dump_dir_(std::move(dump_dir)) {}
 
 bool ZoneLoader::store_changed() {
+  // A store that cannot answer is left to the regular poll, which says why in the log every
+  // --poll-ms rather than a hundred times a second.
   auto version = store_.data_version();
-  return !version || *version != data_version_;
+  return version && *version != data_version_;
 }
 
 Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>& events) {

@@ -42,9 +42,9 @@ public:
   /// `events` receives one entry per zone touched.
   [[nodiscard]] Result<std::shared_ptr<const Snapshot>> poll(std::vector<ZoneEvent>& events);
 
-  /// True when another connection committed to the store since the last poll() began (or
-  /// the question itself failed: poll() then reports why). Costs microseconds, so that the
-  /// server can ask every few milliseconds and poll() only when something changed.
+  /// True when another connection committed to the store since the last poll() began; false
+  /// when the question itself fails (the regular poll() reports why). Costs microseconds, so
+  /// that the server can ask every few milliseconds and poll() only when something changed.
   [[nodiscard]] bool store_changed();
 
   /// Reports to the store that the zones of `events` are now served (the acknowledgement
