@@ -74,6 +74,35 @@ Result<std::vector<Rr>> derived_records(Store& store, const Domain& d) {
   return out;
 }
 
+namespace {
+
+// The operator's `records` with the derived ones and the ACME challenges added, without
+// duplicates. Works as well on the records at one name as on the whole zone.
+std::vector<Rr> merged(std::vector<Rr> records, std::vector<Rr> derived,
+                       std::vector<AcmeChallenge> challenges) {
+  for (Rr& rr : derived)
+    if (std::ranges::find(records, rr) == records.end())
+      records.push_back(std::move(rr));
+  // TXT records received by UPDATE for ACME DNS-01. They take the TTL of a TXT RRset already at
+  // their name (one TTL per RRset), and give way to a CNAME there.
+  for (AcmeChallenge& c : challenges) {
+    Rr rr{c.owner, rrtype::TXT, c.ttl, std::move(c.rdata)};
+    bool blocked = false;
+    for (const Rr& other : records) {
+      if (other.owner != rr.owner)
+        continue;
+      blocked = blocked || other.type == rrtype::CNAME || other.type == rrtype::DNAME;
+      if (other.type == rrtype::TXT)
+        rr.ttl = other.ttl;
+    }
+    if (!blocked && std::ranges::find(records, rr) == records.end())
+      records.push_back(std::move(rr));
+  }
+  return records;
+}
+
+} // namespace
+
 Result<std::vector<Rr>> desired_records(Store& store, const Domain& d) {
   auto records = store.records(d.id);
   if (!records)
@@ -81,28 +110,27 @@ Result<std::vector<Rr>> desired_records(Store& store, const Domain& d) {
   auto derived = derived_records(store, d);
   if (!derived)
     return std::unexpected(derived.error());
-  for (Rr& rr : *derived)
-    if (std::ranges::find(*records, rr) == records->end())
-      records->push_back(std::move(rr));
-  // TXT records received by UPDATE for ACME DNS-01. They take the TTL of a TXT RRset already at
-  // their name (one TTL per RRset), and give way to a CNAME there.
   auto challenges = store.acme_challenges(d.id);
   if (!challenges)
     return std::unexpected(challenges.error());
-  for (AcmeChallenge& c : *challenges) {
-    Rr rr{c.owner, rrtype::TXT, c.ttl, std::move(c.rdata)};
-    bool blocked = false;
-    for (const Rr& other : *records) {
-      if (other.owner != rr.owner)
-        continue;
-      blocked = blocked || other.type == rrtype::CNAME || other.type == rrtype::DNAME;
-      if (other.type == rrtype::TXT)
-        rr.ttl = other.ttl;
-    }
-    if (!blocked && std::ranges::find(*records, rr) == records->end())
-      records->push_back(std::move(rr));
-  }
-  return records;
+  return merged(std::move(*records), std::move(*derived), std::move(*challenges));
+}
+
+Result<std::vector<Rr>> desired_records_at(Store& store, const Domain& d,
+                                           const std::vector<Rr>& derived, const Name& owner) {
+  const Name name = owner.lowercased();
+  auto records = store.records_at(d.id, name);
+  if (!records)
+    return std::unexpected(records.error());
+  std::vector<Rr> here;
+  for (const Rr& rr : derived)
+    if (rr.owner.lowercased() == name)
+      here.push_back(rr);
+  auto challenges = store.acme_challenges(d.id);
+  if (!challenges)
+    return std::unexpected(challenges.error());
+  std::erase_if(*challenges, [&](const AcmeChallenge& c) { return c.owner.lowercased() != name; });
+  return merged(std::move(*records), std::move(here), std::move(*challenges));
 }
 
 } // namespace moat

@@ -25,4 +25,10 @@ inline constexpr std::uint32_t kMxTtl = 3600;
 /// ones, without duplicates.
 [[nodiscard]] Result<std::vector<Rr>> desired_records(Store& store, const Domain& d);
 
+/// What desired_records() holds at one name of `d` (any case), given `derived`, the result of
+/// derived_records() for `d`: the records at a changed name, read without the rest of the zone.
+[[nodiscard]] Result<std::vector<Rr>> desired_records_at(Store& store, const Domain& d,
+                                                         const std::vector<Rr>& derived,
+                                                         const Name& owner);
+
 } // namespace moat

@@ -324,6 +324,49 @@ Result<void> Store::delete_all_records(std::int64_t domain_id) {
   return {};
 }
 
+Result<Store::ZoneChanges> Store::zone_changes(std::int64_t after, int limit) {
+  ZoneChanges out;
+  auto forgotten = impl_->first_row<std::int64_t>(
+      "SELECT up_to FROM zone_changes_forgotten", [](sqlite3_stmt* s) { return sqlite3_column_int64(s, 0); });
+  if (!forgotten)
+    return std::unexpected(forgotten.error());
+  out.missed = after < forgotten->value_or(0);
+  auto changes = impl_->all_rows<ZoneChange>(
+      "SELECT id, domain_id, owner FROM zone_changes WHERE id > ? ORDER BY id LIMIT ?",
+      [](sqlite3_stmt* s) -> Result<ZoneChange> {
+        auto owner = Name::from_wire(column_blob(s, 2));
+        if (!owner)
+          return fail("database: corrupt owner in the change log");
+        return ZoneChange{sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                          owner->lowercased()};
+      },
+      after, std::int64_t{limit});
+  if (!changes)
+    return std::unexpected(changes.error());
+  out.changes = std::move(*changes);
+  return out;
+}
+
+Result<std::int64_t> Store::last_zone_change() {
+  auto row = impl_->first_row<std::int64_t>(
+      // Past the deleted part too: an empty log does not start again from 0.
+      "SELECT MAX((SELECT COALESCE(MAX(id), 0) FROM zone_changes), "
+      "(SELECT up_to FROM zone_changes_forgotten))",
+      [](sqlite3_stmt* s) { return sqlite3_column_int64(s, 0); });
+  if (!row)
+    return std::unexpected(row.error());
+  return row->value_or(0);
+}
+
+Result<void> Store::forget_zone_changes(std::int64_t up_to) {
+  return transaction([&]() -> Result<void> {
+    if (auto r = impl_->run("DELETE FROM zone_changes WHERE id <= ?", up_to); !r)
+      return std::unexpected(r.error());
+    auto r = impl_->run("UPDATE zone_changes_forgotten SET up_to = MAX(up_to, ?)", up_to);
+    return r ? Result<void>{} : std::unexpected(r.error());
+  });
+}
+
 namespace {
 
 std::optional<UnixTime> column_optional_time(sqlite3_stmt* s, int i) {

@@ -237,6 +237,23 @@ public:
                                            const std::vector<std::uint8_t>* rdata);
   [[nodiscard]] Result<void> delete_all_records(std::int64_t domain_id);
 
+  // The change log (written by triggers): names whose records changed, in commit order.
+  struct ZoneChange {
+    std::int64_t id;
+    std::int64_t domain_id;
+    Name owner; ///< lower case
+  };
+  struct ZoneChanges {
+    std::vector<ZoneChange> changes;
+    bool missed = false; ///< changes after `after` were deleted before this read
+  };
+  /// The changes after `after`, oldest first, at most `limit` of them.
+  [[nodiscard]] Result<ZoneChanges> zone_changes(std::int64_t after, int limit);
+  /// The id of the last change logged (0 when none).
+  [[nodiscard]] Result<std::int64_t> last_zone_change();
+  /// Deletes the changes up to `up_to`, once read.
+  [[nodiscard]] Result<void> forget_zone_changes(std::int64_t up_to);
+
   // Keys.
   [[nodiscard]] Result<std::vector<KeyRecord>> keys(std::int64_t domain_id);
   [[nodiscard]] Result<std::int64_t> insert_key(const KeyRecord& k);

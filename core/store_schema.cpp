@@ -207,6 +207,39 @@ CREATE TABLE acme_challenges (
 );
 CREATE INDEX acme_challenges_expires ON acme_challenges (expires);
 )sql",
+    // 11: the names whose records changed, in commit order, for moat-dnsd to re-sign only those
+    // (and their NSEC/NSEC3 neighbours) instead of the whole zone. Written by triggers, so that
+    // no way of changing records can forget it; moat-dnsd deletes what it has read, and a reader
+    // that finds its place deleted knows it missed changes.
+    R"sql(
+CREATE TABLE zone_changes (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT, -- never re-used: readers keep where they are
+  domain_id INTEGER NOT NULL,                  -- no foreign key: outlives its domain harmlessly
+  owner     BLOB NOT NULL                      -- wire form, lower case
+);
+CREATE TABLE zone_changes_forgotten (          -- one row: the log is deleted up to here
+  up_to INTEGER NOT NULL
+);
+INSERT INTO zone_changes_forgotten VALUES (0);
+CREATE TRIGGER records_changes_insert AFTER INSERT ON records
+  BEGIN INSERT INTO zone_changes (domain_id, owner) VALUES (NEW.domain_id, NEW.owner); END;
+CREATE TRIGGER records_changes_delete AFTER DELETE ON records
+  BEGIN INSERT INTO zone_changes (domain_id, owner) VALUES (OLD.domain_id, OLD.owner); END;
+CREATE TRIGGER records_changes_update AFTER UPDATE ON records
+  BEGIN
+    INSERT INTO zone_changes (domain_id, owner) VALUES (OLD.domain_id, OLD.owner);
+    INSERT INTO zone_changes (domain_id, owner) VALUES (NEW.domain_id, NEW.owner);
+  END;
+CREATE TRIGGER acme_changes_insert AFTER INSERT ON acme_challenges
+  BEGIN INSERT INTO zone_changes (domain_id, owner) VALUES (NEW.domain_id, NEW.owner); END;
+CREATE TRIGGER acme_changes_delete AFTER DELETE ON acme_challenges
+  BEGIN INSERT INTO zone_changes (domain_id, owner) VALUES (OLD.domain_id, OLD.owner); END;
+CREATE TRIGGER acme_changes_update AFTER UPDATE ON acme_challenges
+  BEGIN
+    INSERT INTO zone_changes (domain_id, owner) VALUES (OLD.domain_id, OLD.owner);
+    INSERT INTO zone_changes (domain_id, owner) VALUES (NEW.domain_id, NEW.owner);
+  END;
+)sql",
 };
 
 const int kSchemaVersion = static_cast<int>(std::size(kMigrations));

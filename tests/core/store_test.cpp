@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <sys/stat.h>
@@ -421,6 +423,51 @@ TEST_F(StoreTest, RecordsAtReadsOneNameOfOneDomainInAnyCase) {
   auto none = store.records_at(other, name("www.example.test."));
   ASSERT_TRUE(none) << none.error().message;
   EXPECT_TRUE(none->empty());
+}
+
+TEST_F(StoreTest, TheChangeLogNamesEveryChangedNameInOrderAndSurvivesBeingForgotten) {
+  Store store = create();
+  auto id = add_domain(store, "example.test.");
+  auto start = store.last_zone_change();
+  ASSERT_TRUE(start) << start.error().message;
+  ASSERT_TRUE(store.insert_record(id, a_record("www.example.test.", 300, 1)));
+  ASSERT_TRUE(store.insert_record(id, a_record("www.example.test.", 600, 2))); // TTL: an update
+  ASSERT_TRUE(store.delete_records(id, name("mail.example.test."), rrtype::A, nullptr));
+  ASSERT_TRUE(store.insert_record(id, a_record("mail.example.test.", 300, 3)));
+  ASSERT_TRUE(store.put_acme_challenge(
+      id, AcmeChallenge{name("_acme-challenge.example.test."), 60, {3, 'a', 'b', 'c'}, 1, 2}));
+  auto log = store.zone_changes(*start, 100);
+  ASSERT_TRUE(log) << log.error().message;
+  EXPECT_FALSE(log->missed);
+  std::set<std::string> names;
+  std::int64_t last = *start;
+  for (const auto& c : log->changes) {
+    EXPECT_EQ(c.domain_id, id);
+    EXPECT_GT(c.id, last) << "in commit order";
+    last = c.id;
+    names.insert(c.owner.to_string());
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"www.example.test.", "mail.example.test.",
+                                          "_acme-challenge.example.test."}));
+  auto limited = store.zone_changes(*start, 2);
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->changes.size(), 2u);
+
+  // Forgotten up to the end: the log is empty, yet its ids go on from where they were, and a
+  // reader still behind knows it missed changes.
+  ASSERT_TRUE(store.forget_zone_changes(last));
+  auto end = store.last_zone_change();
+  ASSERT_TRUE(end);
+  EXPECT_EQ(*end, last);
+  ASSERT_TRUE(store.insert_record(id, a_record("new.example.test.", 300, 4)));
+  auto after = store.zone_changes(last, 100);
+  ASSERT_TRUE(after);
+  EXPECT_FALSE(after->missed);
+  ASSERT_EQ(after->changes.size(), 1u);
+  EXPECT_GT(after->changes[0].id, last);
+  auto behind = store.zone_changes(*start, 100);
+  ASSERT_TRUE(behind);
+  EXPECT_TRUE(behind->missed);
 }
 
 TEST_F(StoreTest, TouchDomainBumpsVersionAndSerialToNow) {
