@@ -25,9 +25,10 @@ void log_event(spdlog::logger& log, const moat::dnsd::ZoneEvent& e) {
   switch (e.kind) {
   case Kind::kLoaded:
   case Kind::kReloaded:
-    log.info("{} {} serial {}: {} rrsets changed, {} signatures made, {} reused in {:.1f} ms",
+    log.info("{} {} serial {}: {} rrsets changed, {} signatures made, {} reused in {:.1f} ms{}",
              e.kind == Kind::kLoaded ? "load" : "reload", e.zone, e.serial, e.rrsets_changed,
-             e.signatures_made, e.signatures_reused, e.milliseconds);
+             e.signatures_made, e.signatures_reused, e.milliseconds,
+             e.patched ? " (changed names only)" : "");
     break;
   case Kind::kRemoved:
     log.info("removed {}", e.zone);
@@ -108,7 +109,9 @@ int main(int argc, char** argv) {
   bool serving = false;
   std::vector<moat::dnsd::ZoneEvent> unreported;
   std::unique_ptr<moat::dnsd::Notifier> notifier; // once serving: secondaries ask at once
-  // Reads the store, publishes a new snapshot when something changed; true when it did.
+  // Reads the store, publishes a new snapshot when something changed. Says whether it did,
+  // and whether a zone was read and signed whole (which leaves much memory to give back).
+  enum class Loaded { kNothing, kPatched, kWhole };
   auto load = [&] {
     std::vector<moat::dnsd::ZoneEvent> events;
     auto snap = loader.poll(events);
@@ -116,22 +119,29 @@ int main(int argc, char** argv) {
       log_event(*log, e);
     if (!snap) {
       log->error("cannot read {}: {}", db, snap.error().message);
-      return false;
+      return Loaded::kNothing;
     }
     if (*snap) {
       holder.publish(*snap);
       if (notifier)
         notifier->published(*snap);
     }
-    const bool published = *snap != nullptr;
+    const Loaded whole = *snap == nullptr ? Loaded::kNothing
+                         : std::ranges::any_of(events,
+                                               [](const auto& e) {
+                                                 return e.kind == moat::dnsd::ZoneEvent::Kind::kRemoved ||
+                                                        !e.patched;
+                                               })
+                             ? Loaded::kWhole
+                             : Loaded::kPatched;
     if (!serving) {
       unreported.insert(unreported.end(), events.begin(), events.end());
-      return published;
+      return whole;
     }
     // Only now is the new serial really served: tell the store, which `moat tick` reads.
     if (auto r = loader.acknowledge(events); !r)
       log->error("cannot record what is served in {}: {}", db, r.error().message);
-    return published;
+    return whole;
   };
   // UPDATEs of ACME challenge records arrive on the server's threads: they get a connection of
   // their own (the loader's belongs to its thread), used under a mutex, as they are rare.
@@ -183,7 +193,9 @@ int main(int argc, char** argv) {
       const auto now = std::chrono::steady_clock::now();
       // A reload frees the previous zone once every worker has moved to the new snapshot (they
       // look at least every 200 ms); give its pages back to the system then, or the process
-      // keeps the high-water mark of the reload for good.
+      // keeps the high-water mark of the reload for good. After a patch (which copies only the
+      // zone's index) not before changes have stopped for a while: trimming takes milliseconds
+      // a change arriving meanwhile would wait.
       if (trim_at && now >= *trim_at) {
         malloc_trim(0);
         trim_at.reset();
@@ -191,8 +203,16 @@ int main(int argc, char** argv) {
       if (now - last_poll < std::chrono::milliseconds(poll_ms) && !loader.store_changed())
         continue;
       last_poll = now;
-      if (load())
+      switch (load()) {
+      case Loaded::kWhole:
         trim_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+        break;
+      case Loaded::kPatched:
+        trim_at = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+        break;
+      case Loaded::kNothing:
+        break;
+      }
     }
   });
   int sig = 0;

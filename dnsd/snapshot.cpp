@@ -1,5 +1,7 @@
 #include "dnsd/snapshot.hpp"
 
+#include "dnsd/zone_storage.hpp"
+
 #include "core/rr.hpp"
 #include "signer/nsec3.hpp"
 
@@ -44,10 +46,23 @@ const ServedRrset* ServedNode::find(std::uint16_t type) const {
   return nullptr;
 }
 
-struct ZoneStorage {
-  std::vector<std::uint8_t> bytes; ///< every RDATA after its length; never reallocated
-  std::vector<ServedRrset> rrsets; ///< every node's RRsets; never reallocated
-};
+std::size_t ZoneStorage::size_of(const std::vector<std::vector<std::uint8_t>>& list) {
+  std::size_t n = 0;
+  for (const auto& rd : list)
+    n += 2 + std::min<std::size_t>(rd.size(), 0xffff);
+  return n;
+}
+
+RdataList ZoneStorage::append(const std::vector<std::vector<std::uint8_t>>& list) {
+  const std::uint8_t* first = bytes.data() + bytes.size();
+  for (const auto& rd : list) {
+    const std::size_t n = std::min<std::size_t>(rd.size(), 0xffff); // RDLENGTH's limit
+    bytes.push_back(static_cast<std::uint8_t>(n >> 8));
+    bytes.push_back(static_cast<std::uint8_t>(n));
+    bytes.insert(bytes.end(), rd.begin(), rd.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  return RdataList(first, static_cast<std::uint32_t>(list.size()));
+}
 
 std::shared_ptr<ServedZone> ServedZone::build(signer::SignedZone zone) {
   auto out = std::make_shared<ServedZone>();
@@ -57,24 +72,13 @@ std::shared_ptr<ServedZone> ServedZone::build(signer::SignedZone zone) {
   // Sized first, so that the views taken while filling stay valid.
   auto storage = std::make_shared<ZoneStorage>();
   std::size_t bytes = 0;
-  for (const auto& set : zone.rrsets) {
-    for (const auto& rd : set.rdatas)
-      bytes += 2 + rd.size();
-    for (const auto& sig : set.rrsigs)
-      bytes += 2 + sig.size();
-  }
+  for (const auto& set : zone.rrsets)
+    bytes += ZoneStorage::size_of(set.rdatas) + ZoneStorage::size_of(set.rrsigs);
   storage->bytes.reserve(bytes);
+  storage->whole_bytes = bytes;
   storage->rrsets.reserve(zone.rrsets.size());
   auto append = [&](const std::vector<std::vector<std::uint8_t>>& list) {
-    const std::uint8_t* first = storage->bytes.data() + storage->bytes.size();
-    for (const auto& rd : list) {
-      const std::size_t n = std::min<std::size_t>(rd.size(), 0xffff); // RDLENGTH's limit
-      storage->bytes.push_back(static_cast<std::uint8_t>(n >> 8));
-      storage->bytes.push_back(static_cast<std::uint8_t>(n));
-      storage->bytes.insert(storage->bytes.end(), rd.begin(),
-                            rd.begin() + static_cast<std::ptrdiff_t>(n));
-    }
-    return RdataList(first, static_cast<std::uint32_t>(list.size()));
+    return storage->append(list);
   };
   // The signer's RRsets come grouped by owner; each group becomes a node.
   struct Group {
@@ -251,6 +255,8 @@ void diff_list(const Name& owner, std::uint16_t type, std::uint32_t ttl_a, const
     out.added.push_back(record(ttl_b, r));
 }
 
+} // namespace
+
 void diff_node(const Name& owner, const ServedNode* a, const ServedNode* b, ZoneDiff& out) {
   const std::span<const ServedRrset> sa = a != nullptr ? a->rrsets : std::span<const ServedRrset>();
   const std::span<const ServedRrset> sb = b != nullptr ? b->rrsets : std::span<const ServedRrset>();
@@ -274,6 +280,8 @@ void diff_node(const Name& owner, const ServedNode* a, const ServedNode* b, Zone
   }
 }
 
+namespace {
+
 // Both lists in canonical order of their owners.
 void diff_nodes(const std::vector<ServedNode>& a, const std::vector<ServedNode>& b, ZoneDiff& out) {
   auto ia = a.begin(), ib = b.begin();
@@ -292,6 +300,21 @@ void diff_nodes(const std::vector<ServedNode>& a, const std::vector<ServedNode>&
 }
 
 } // namespace
+
+std::string master_file_text(const ServedZone& zone) {
+  std::string out =
+      "; signed zone " + zone.apex.to_string() + " serial " + std::to_string(zone.serial) + "\n";
+  auto line = [&out](const Name& owner, std::uint16_t type, std::uint32_t ttl,
+                     std::span<const std::uint8_t> rdata) {
+    out += rr_to_string(Rr{owner, type, ttl, {rdata.begin(), rdata.end()}});
+    out += '\n';
+  };
+  const ZoneRecord soa = zone.soa_record();
+  line(soa.owner, soa.type, soa.ttl, soa.rdata);
+  zone.for_each_record(
+      [&](const ZoneRecordView& r) { line(r.owner, r.type, r.ttl, r.rdata); });
+  return out;
+}
 
 std::uint32_t ZoneDiff::from_serial() const { return soa_serial(from_soa.rdata); }
 std::uint32_t ZoneDiff::to_serial() const { return soa_serial(to_soa.rdata); }

@@ -155,6 +155,14 @@ struct ServedZone : signer::PreviousBuild {
   [[nodiscard]] std::size_t signed_rrsets() const override { return signed_rrset_count; }
 };
 
+/// The zone as an RFC 1035 master file, one record per line (the SOA first, signatures after
+/// their RRset), preceded by a comment naming the zone and serial: what --zone-dump writes.
+[[nodiscard]] std::string master_file_text(const ServedZone& zone);
+
+/// Adds to `out` the changes at one name from `before` to `after` (either may be null), SOA
+/// records aside.
+void diff_node(const Name& owner, const ServedNode* before, const ServedNode* after, ZoneDiff& out);
+
 /// The changes from `before` to `after` (records compared whole, TTL included).
 [[nodiscard]] ZoneDiff diff_zones(const ServedZone& before, const ServedZone& after);
 

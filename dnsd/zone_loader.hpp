@@ -5,10 +5,13 @@
 #include "core/store.hpp"
 #include "dnsd/snapshot.hpp"
 #include "signer/zone_signer.hpp"
+#include "signer/zone_source.hpp"
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,7 @@ struct ZoneEvent {
   double milliseconds = 0;
   std::string error;         ///< for kFailed: the zone keeps being served as it was
   std::uint32_t max_ttl = 0; ///< the longest TTL in the zone served (reported with the serial)
+  bool patched = false;      ///< only the names that changed were read and signed
 };
 
 /// Reads desired state from the store, signs what changed and builds snapshots. Runs on one
@@ -57,13 +61,44 @@ private:
     std::string name;
     std::shared_ptr<const ServedZone> served;
     std::int64_t refresh_at = 0; ///< when the earliest signature needs renewing
+    // What a patch (re-signing only the names that changed) needs from the last whole load,
+    // and compares with the store to know that nothing else changed.
+    std::shared_ptr<const signer::ZoneSource> source; ///< keys and policy; its content dropped
+    std::string key_states;        ///< the keys and their states, as read then
+    std::vector<Rr> derived;       ///< the records moat derived then (MX, TLSA, MTA-STS, ...)
+    std::set<Name> pending;        ///< names changed since the zone was last read
+    bool whole = true;             ///< the next load must read and sign the whole zone
   };
+
+  /// What one (re)load read and made, for the common end of both ways of loading.
+  struct Loaded {
+    std::shared_ptr<ServedZone> served;
+    std::shared_ptr<const ZoneDiff> diff; ///< when known without comparing whole zones
+    std::vector<TransferPeer> peers;
+    std::vector<Name> acme_keys;
+    std::size_t rrsets_changed = 0, signatures_made = 0, signatures_reused = 0;
+    std::int64_t earliest_expiration = 0;
+    bool patched = false;
+  };
+
+  /// Reads the whole zone and signs it, re-using the signatures of the zone served.
+  [[nodiscard]] Result<Loaded> load_whole(std::int64_t id, ZoneState& state, std::int64_t now);
+  /// Applies the names changed since the last load to the zone served (see patch_zone), or
+  /// returns nullopt when only a whole load will do.
+  [[nodiscard]] Result<std::optional<Loaded>> load_changes(std::int64_t id, ZoneState& state,
+                                                           std::int64_t now);
+  /// Reads who may transfer and UPDATE zone `id`.
+  [[nodiscard]] Result<void> read_rules(std::int64_t id, Loaded& out);
+  /// Moves the change log into the zones' pending names.
+  [[nodiscard]] Result<void> read_change_log();
 
   Store store_;
   std::shared_ptr<Clock> clock_;
   std::string dump_dir_;
   std::map<std::int64_t, ZoneState> zones_; ///< by domain id
   std::int64_t data_version_ = -1;          ///< the store's data_version when poll() began
+  std::int64_t change_cursor_ = -1;         ///< the last change log entry read (-1: none yet)
+  std::int64_t changes_forgotten_ = 0;      ///< the change log is deleted up to here
 };
 
 } // namespace moat::dnsd

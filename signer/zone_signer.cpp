@@ -29,8 +29,7 @@ std::int64_t expiration_spread(const SignedRrset& set, const SignPolicy& policy)
   return window == 0 ? 0 : static_cast<std::int64_t>(h % window);
 }
 
-// All RRsets at one owner name, keyed by type.
-using Node = std::map<std::uint16_t, SignedRrset>;
+using Node = RrsetsByType;
 
 std::uint32_t read32(const std::vector<std::uint8_t>& b, std::size_t at) {
   return (std::uint32_t{b[at]} << 24) | (std::uint32_t{b[at + 1]} << 16) |
@@ -91,6 +90,58 @@ std::vector<std::uint16_t> types_of(const Node& node) {
 
 } // namespace
 
+void add_to_rrsets(RrsetsByType& node, const Name& owner, const Rr& rr) {
+  SignedRrset& set = node[rr.type];
+  if (set.rdatas.empty()) {
+    set.owner = owner;
+    set.type = rr.type;
+    set.ttl = rr.ttl;
+  }
+  set.ttl = std::min(set.ttl, rr.ttl);
+  set.rdatas.push_back(rr.rdata);
+}
+
+void canonicalize(RrsetsByType& node) {
+  for (auto& [_, set] : node) {
+    std::ranges::sort(set.rdatas);
+    set.rdatas.erase(std::unique(set.rdatas.begin(), set.rdatas.end()), set.rdatas.end());
+  }
+}
+
+Result<void> sign_rrset_reusing(SignedRrset& set, const Name& apex, const KeySet& keys,
+                                const SignPolicy& policy, std::int64_t now,
+                                const PreviousBuild* previous, SignCounts& counts) {
+  const bool by_ksk =
+      set.type == rrtype::DNSKEY || set.type == rrtype::CDS || set.type == rrtype::CDNSKEY;
+  const auto& signer_keys = by_ksk ? keys.ksks : keys.zsks;
+  set.rrsigs.clear();
+  if (auto old = previous != nullptr ? previous->find(set.owner, set.type) : std::nullopt;
+      old && same_records(*old, set)) {
+    ++counts.unchanged;
+    const Reusable r = reusable(old->rrsigs);
+    if (std::ranges::equal(r.key_tags, signer_keys, {}, {}, &SigningKey::key_tag) &&
+        r.min_expiration - now > static_cast<std::int64_t>(policy.sig_refresh) + policy.refresh_batch) {
+      for (auto sig : old->rrsigs)
+        set.rrsigs.emplace_back(sig.begin(), sig.end());
+      counts.reused += set.rrsigs.size();
+      counts.earliest_expiration = std::min(counts.earliest_expiration, r.min_expiration);
+      return {};
+    }
+  }
+  const Validity validity{now - policy.inception_offset,
+                          now + policy.sig_validity - expiration_spread(set, policy)};
+  counts.earliest_expiration = std::min(counts.earliest_expiration, validity.expiration);
+  for (const auto* k : signer_keys) {
+    auto sig = sign_rrset(*k, apex, RrsetView{set.owner, set.type, set.ttl, set.rdatas}, validity);
+    if (!sig)
+      return fail(set.owner.to_string() + " " + type_to_string(set.type) + ": " +
+                  sig.error().message);
+    set.rrsigs.push_back(std::move(*sig));
+    ++counts.made;
+  }
+  return {};
+}
+
 std::string master_file_text(const SignedZone& zone) {
   std::string out =
       "; signed zone " + zone.apex.to_string() + " serial " + std::to_string(zone.serial) + "\n";
@@ -120,24 +171,14 @@ Result<SignedZone> sign_zone(const ZoneContent& content, const KeySet& keys,
     if (is_dnssec_type(rr.type) && rr.type != rrtype::DS)
       continue; // generated below from the keys and the chain
     Name owner = rr.owner.lowercased();
-    SignedRrset& set = nodes[owner][rr.type];
-    if (set.rdatas.empty()) {
-      set.owner = owner;
-      set.type = rr.type;
-      set.ttl = rr.ttl;
-    }
-    set.ttl = std::min(set.ttl, rr.ttl);
-    set.rdatas.push_back(rr.rdata);
+    add_to_rrsets(nodes[owner], owner, rr);
   }
   Node& apex_node = nodes[apex];
   auto soa_it = apex_node.find(rrtype::SOA);
   if (soa_it == apex_node.end())
     return fail(apex.to_string() + " has no SOA record");
   for (auto& [_, node] : nodes)
-    for (auto& [__, set] : node) {
-      std::ranges::sort(set.rdatas);
-      set.rdatas.erase(std::unique(set.rdatas.begin(), set.rdatas.end()), set.rdatas.end());
-    }
+    canonicalize(node);
   auto soa_fields = soa_minimum_and_ttl(soa_it->second);
   if (!soa_fields)
     return std::unexpected(soa_fields.error());
@@ -243,14 +284,9 @@ Result<SignedZone> sign_zone(const ZoneContent& content, const KeySet& keys,
 
   // Sign, re-using last build's signatures where the RRset and the keys are unchanged and the
   // signatures are not due for refresh.
-  std::vector<std::uint16_t> ksk_tags, zsk_tags;
-  for (const auto* k : keys.ksks)
-    ksk_tags.push_back(k->key_tag());
-  for (const auto* k : keys.zsks)
-    zsk_tags.push_back(k->key_tag());
   std::size_t signed_rrsets = 0;
-  zone.earliest_expiration = now + policy.sig_validity;
-  std::size_t unchanged = 0;
+  SignCounts counts;
+  counts.earliest_expiration = now + policy.sig_validity;
   for (auto& [owner, node] : nodes) {
     const bool is_cut = cuts.contains(owner);
     const bool is_occluded = occluded.contains(owner);
@@ -266,39 +302,15 @@ Result<SignedZone> sign_zone(const ZoneContent& content, const KeySet& keys,
       SignedRrset& set = zone.rrsets[i];
       if (is_occluded || (is_cut && set.type != rrtype::DS && set.type != rrtype::NSEC))
         continue;
-      const bool by_ksk =
-          set.type == rrtype::DNSKEY || set.type == rrtype::CDS || set.type == rrtype::CDNSKEY;
-      const auto& signer_keys = by_ksk ? keys.ksks : keys.zsks;
-      const auto& tags = by_ksk ? ksk_tags : zsk_tags;
       ++signed_rrsets;
-      if (auto old = previous != nullptr ? previous->find(set.owner, set.type) : std::nullopt;
-          old && same_records(*old, set)) {
-        ++unchanged;
-        const Reusable r = reusable(old->rrsigs);
-        if (r.key_tags == tags &&
-            r.min_expiration - now >
-                static_cast<std::int64_t>(policy.sig_refresh) + policy.refresh_batch) {
-          for (auto sig : old->rrsigs)
-            set.rrsigs.emplace_back(sig.begin(), sig.end());
-          zone.signatures_reused += set.rrsigs.size();
-          zone.earliest_expiration = std::min(zone.earliest_expiration, r.min_expiration);
-          continue;
-        }
-      }
-      const Validity validity{now - policy.inception_offset,
-                              now + policy.sig_validity - expiration_spread(set, policy)};
-      zone.earliest_expiration = std::min(zone.earliest_expiration, validity.expiration);
-      for (const auto* k : signer_keys) {
-        auto sig =
-            sign_rrset(*k, apex, RrsetView{set.owner, set.type, set.ttl, set.rdatas}, validity);
-        if (!sig)
-          return fail(set.owner.to_string() + " " + type_to_string(set.type) + ": " +
-                      sig.error().message);
-        set.rrsigs.push_back(std::move(*sig));
-        ++zone.signatures_made;
-      }
+      if (auto r = sign_rrset_reusing(set, apex, keys, policy, now, previous, counts); !r)
+        return std::unexpected(r.error());
     }
   }
+  zone.signatures_made = counts.made;
+  zone.signatures_reused = counts.reused;
+  zone.earliest_expiration = counts.earliest_expiration;
+  const std::size_t unchanged = counts.unchanged;
   const std::size_t before = previous != nullptr ? previous->signed_rrsets() : 0;
   zone.rrsets_changed = (signed_rrsets - unchanged) + (before - unchanged);
   return zone;

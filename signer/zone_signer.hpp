@@ -98,6 +98,31 @@ public:
   [[nodiscard]] virtual std::size_t signed_rrsets() const = 0;
 };
 
+/// The RRsets at one name, by type, as the signer groups records.
+using RrsetsByType = std::map<std::uint16_t, SignedRrset>;
+/// Adds `rr` to its RRset at `owner` (lower case); an RRset takes the smallest TTL of its records.
+void add_to_rrsets(RrsetsByType& node, const Name& owner, const Rr& rr);
+/// Sorts every RRset's RDATA into canonical order, without duplicates.
+void canonicalize(RrsetsByType& node);
+
+/// What signing RRsets did: signatures made and re-used, RRsets found unchanged, and the
+/// earliest expiration of the signatures they now carry (start it at now + validity).
+struct SignCounts {
+  std::size_t made = 0;
+  std::size_t reused = 0;
+  std::size_t unchanged = 0;
+  std::int64_t earliest_expiration = 0;
+};
+
+/// Gives `set` its signatures: `previous`'s when the RRset is the same there (records and TTL),
+/// the keys are the same and the signatures are not due for refresh; new ones otherwise (the
+/// KSKs sign DNSKEY, CDS and CDNSKEY, the ZSKs the rest). What sign_zone() does for each RRset,
+/// for a caller that re-signs only the RRsets of a change.
+[[nodiscard]] Result<void> sign_rrset_reusing(SignedRrset& set, const Name& apex,
+                                              const KeySet& keys, const SignPolicy& policy,
+                                              std::int64_t now, const PreviousBuild* previous,
+                                              SignCounts& counts);
+
 /// Signs `content` at time `now`, re-using `previous`'s signatures for RRsets that did not
 /// change (same records and TTL, same signing keys) unless they are due for refresh. Fails when
 /// the content is not a valid zone (no SOA at the apex, records outside the apex) or a key

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 #include <memory>
+#include <set>
+#include <string>
 
 namespace moat::dnsd {
 namespace {
@@ -183,6 +185,105 @@ TEST_F(ZoneLoaderTest, ZonesWithSecondariesJournalEachChangeAndCarryTheirRules) 
   for (const ZoneRecord& r : next.journal[0]->added)
     added = added || (r.owner == *Name::parse("c.example.test.") && r.type == rrtype::A);
   EXPECT_TRUE(added);
+}
+
+// Every record of the zone but the bytes of signatures (new ones differ on every signing):
+// owner, type, TTL and RDATA, and for RRSIGs what they cover and with which key.
+std::multiset<std::string> records_but_signatures(const ServedZone& z) {
+  std::multiset<std::string> out;
+  z.for_each_record([&](const ZoneRecordView& r) {
+    std::vector<std::uint8_t> rd(r.rdata.begin(), r.rdata.end());
+    if (r.type == rrtype::RRSIG)
+      rd.resize(std::min<std::size_t>(rd.size(), 4) ); // type covered, algorithm, labels
+    out.insert(r.owner.to_string() + " " + std::to_string(r.type) + " " + std::to_string(r.ttl) +
+               " " + std::string(rd.begin(), rd.end()));
+  });
+  return out;
+}
+
+TEST_F(ZoneLoaderTest, ARecordChangeIsPatchedIntoTheZoneAndEqualsAWholeLoad) {
+  poll();
+  add_record("mail.example.test.", 25);
+  auto events = poll();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, ZoneEvent::Kind::kReloaded);
+  EXPECT_TRUE(events[0].patched) << "only the changed name is read and signed";
+  EXPECT_LE(events[0].signatures_made, 4u); // SOA, A, its NSEC and its predecessor's
+  ASSERT_TRUE(loader_->acknowledge(events));
+  // An ACME challenge received by UPDATE is a change of its name too.
+  ASSERT_TRUE(cli_store_->transaction([&]() -> Result<void> {
+    auto r = cli_store_->put_acme_challenge(
+        domain_id_, {*Name::parse("_acme-challenge.www.example.test."), 60, {2, 'o', 'k'}, kT0,
+                     kT0 + kDay});
+    if (!r)
+      return r;
+    auto serial = cli_store_->touch_domain(domain_id_, clock_->now());
+    return serial ? Result<void>{} : std::unexpected(serial.error());
+  }));
+  events = poll();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0].patched);
+  ASSERT_TRUE(loader_->acknowledge(events));
+  auto log = cli_store_->zone_changes(0, 100);
+  ASSERT_TRUE(log);
+  EXPECT_TRUE(log->changes.empty()) << "the log read is deleted once served";
+
+  // The same store loaded whole by a new loader: the same records.
+  auto s = Store::open(dir_.file("moat.db"), Store::Mode::kOpenExisting);
+  ASSERT_TRUE(s);
+  ZoneLoader whole(std::move(*s), clock_);
+  std::vector<ZoneEvent> whole_events;
+  auto snap = whole.poll(whole_events);
+  ASSERT_TRUE(snap && *snap);
+  EXPECT_FALSE(whole_events.at(0).patched);
+  EXPECT_EQ(records_but_signatures(*last_->zones.at(0)),
+            records_but_signatures(*(*snap)->zones.at(0)));
+  EXPECT_EQ(last_->zones.at(0)->serial, (*snap)->zones.at(0)->serial);
+}
+
+TEST_F(ZoneLoaderTest, KeysOrPolicyChangedMeanAWholeLoad) {
+  poll();
+  // A new ZSK published ahead of a rollover: the DNSKEY RRset changes, the zone is read whole.
+  auto keys = cli_store_->keys(domain_id_);
+  ASSERT_TRUE(keys);
+  auto k = signer::generate_key_record(signer::Algorithm::kEcdsaP256Sha256, "zsk", *keys, kT0);
+  ASSERT_TRUE(k);
+  k->domain_id = domain_id_;
+  k->state = "published";
+  ASSERT_TRUE(cli_store_->transaction([&]() -> Result<void> {
+    if (auto r = cli_store_->insert_key(*k); !r)
+      return std::unexpected(r.error());
+    auto serial = cli_store_->touch_domain(domain_id_, clock_->now());
+    return serial ? Result<void>{} : std::unexpected(serial.error());
+  }));
+  auto events = poll();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(events[0].patched);
+  const ServedNode* apex = last_->zones.at(0)->node_at(*Name::parse("example.test."));
+  ASSERT_NE(apex, nullptr);
+  EXPECT_EQ(apex->find(rrtype::DNSKEY)->rdatas.size(), 3u);
+
+  // NSEC3 switched on: whole again, and the chain is NSEC3.
+  auto d = cli_store_->find_domain_by_id(domain_id_);
+  ASSERT_TRUE(d && *d);
+  (*d)->nsec3 = true;
+  ASSERT_TRUE(cli_store_->transaction([&]() -> Result<void> {
+    if (auto r = cli_store_->update_domain(**d); !r)
+      return r;
+    auto serial = cli_store_->touch_domain(domain_id_, clock_->now());
+    return serial ? Result<void>{} : std::unexpected(serial.error());
+  }));
+  events = poll();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(events[0].patched);
+  EXPECT_FALSE(last_->zones.at(0)->nsec3_nodes.empty());
+
+  // And the next record change is patched into the NSEC3 chain.
+  add_record("mail.example.test.", 25);
+  events = poll();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0].patched);
+  EXPECT_NE(last_->zones.at(0)->node_at(*Name::parse("mail.example.test.")), nullptr);
 }
 
 } // namespace
