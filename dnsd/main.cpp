@@ -1,5 +1,6 @@
 // moat-dnsd: wires the store, the loader and the network together, then waits for a signal.
 #include "core/clock.hpp"
+#include "core/live_files.hpp"
 #include "core/locations.hpp"
 #include "core/store.hpp"
 #include "dnsd/challenge_writer.hpp"
@@ -9,9 +10,12 @@
 #include "dnsd/zone_loader.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <malloc.h>
 #include <optional>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -25,6 +29,8 @@ void log_event(spdlog::logger& log, const moat::dnsd::ZoneEvent& e) {
   switch (e.kind) {
   case Kind::kLoaded:
   case Kind::kReloaded:
+    if (!e.warning.empty())
+      log.warn("{}: {}", e.zone, e.warning);
     log.info("{} {} serial {}: {} rrsets changed, {} signatures made, {} reused in {:.1f} ms{}",
              e.kind == Kind::kLoaded ? "load" : "reload", e.zone, e.serial, e.rrsets_changed,
              e.signatures_made, e.signatures_reused, e.milliseconds,
@@ -61,6 +67,10 @@ int main(int argc, char** argv) {
   app.add_option("--zone-dump", dump_dir,
                  "directory to write each signed zone to (APEXzone) as it is served")
       ->check(CLI::ExistingDirectory);
+  std::optional<std::string> state_dir;
+  app.add_option("--state-dir", state_dir,
+                 "directory where the signed zones are kept between runs, so that a restart "
+                 "re-uses their signatures (default: 'signed' beside the database; '' for none)");
   moat::dnsd::RateLimitOptions rrl;
   app.add_option("--rrl-rate", rrl.responses_per_second,
                  "UDP answers a second to one client network for one name (0: no rate limit)")
@@ -102,7 +112,18 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  moat::dnsd::ZoneLoader loader(std::move(*store), moat::system_clock(), dump_dir);
+  if (!state_dir)
+    state_dir = (std::filesystem::path(db).parent_path() / "signed").string();
+  if (!state_dir->empty())
+    if (auto r = moat::make_directories(*state_dir); !r) {
+      log->error("{}", r.error().message);
+      return 1;
+    }
+  moat::dnsd::ZoneLoader loader(std::move(*store), moat::system_clock(), dump_dir, *state_dir);
+  auto save_state = [&] {
+    for (const std::string& e : loader.save_state())
+      log->warn("cannot keep the signed zone for the next run: {}", e);
+  };
   moat::dnsd::SnapshotHolder holder;
   // Serials are reported as served only once the server answers queries: the first load's
   // report waits until the sockets are bound and the workers run.
@@ -179,6 +200,7 @@ int main(int argc, char** argv) {
   for (const auto& a : *addresses)
     log->info("listening on {} (udp+tcp)", a.to_string());
   log->info("moat-dnsd started: {} zone(s) from {}", holder.current()->zones.size(), db);
+  save_state(); // serving already: a crash from here on finds these signatures
 
   std::atomic<bool> stopping{false};
   // Every kWatch the store is asked whether another connection committed (the CLI, or this
@@ -190,6 +212,7 @@ int main(int argc, char** argv) {
     std::optional<std::chrono::steady_clock::time_point> trim_at;
     while (!stopping.load()) {
       std::this_thread::sleep_for(kWatch);
+      (void)holder.reclaim(); // replaced zones are freed here, not on a query thread
       const auto now = std::chrono::steady_clock::now();
       // A reload frees the previous zone once every worker has moved to the new snapshot (they
       // look at least every 200 ms); give its pages back to the system then, or the process
@@ -197,6 +220,7 @@ int main(int argc, char** argv) {
       // zone's index) not before changes have stopped for a while: trimming takes milliseconds
       // a change arriving meanwhile would wait.
       if (trim_at && now >= *trim_at) {
+        save_state(); // once quiet too: writing a big zone takes a while
         malloc_trim(0);
         trim_at.reset();
       }
@@ -221,5 +245,6 @@ int main(int argc, char** argv) {
   stopping = true;
   watcher.join();
   server.stop();
+  save_state();
   return 0;
 }

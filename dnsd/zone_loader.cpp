@@ -3,16 +3,20 @@
 #include "core/derived_records.hpp"
 #include "core/live_files.hpp"
 #include "dnsd/zone_patch.hpp"
+#include "dnsd/zone_state_file.hpp"
 #include "signer/zone_source.hpp"
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <set>
 
 namespace moat::dnsd {
 
-ZoneLoader::ZoneLoader(Store store, std::shared_ptr<Clock> clock, std::string dump_dir)
-    : store_(std::move(store)), clock_(std::move(clock)), dump_dir_(std::move(dump_dir)) {}
+ZoneLoader::ZoneLoader(Store store, std::shared_ptr<Clock> clock, std::string dump_dir,
+                       std::string state_dir)
+    : store_(std::move(store)), clock_(std::move(clock)), dump_dir_(std::move(dump_dir)),
+      state_dir_(std::move(state_dir)) {}
 
 bool ZoneLoader::store_changed() {
   // A store that cannot answer is left to the regular poll, which says why in the log every
@@ -103,6 +107,26 @@ Result<void> ZoneLoader::read_rules(std::int64_t id, Loaded& out) {
   return {};
 }
 
+std::string ZoneLoader::state_path(const Name& apex) const {
+  return state_dir_ + "/" + apex.to_string() + "signed";
+}
+
+std::vector<std::string> ZoneLoader::save_state() {
+  std::vector<std::string> errors;
+  if (state_dir_.empty())
+    return errors;
+  for (auto& [_, state] : zones_) {
+    if (state.served == nullptr || state.saved_serial == state.served->serial)
+      continue;
+    if (auto r = save_zone_state(*state.served, state_path(state.served->apex)); !r) {
+      errors.push_back(state.name + ": " + r.error().message);
+      continue;
+    }
+    state.saved_serial = state.served->serial;
+  }
+  return errors;
+}
+
 Result<ZoneLoader::Loaded> ZoneLoader::load_whole(std::int64_t id, ZoneState& state,
                                                   std::int64_t now) {
   // Read everything in one read transaction so the CLI's commit is seen whole.
@@ -133,9 +157,18 @@ Result<ZoneLoader::Loaded> ZoneLoader::load_whole(std::int64_t id, ZoneState& st
     return std::unexpected(tx.error());
   if (!src)
     return std::unexpected(src.error());
-  // The zone served now is the previous build: its signatures are re-used from there.
+  // The zone served now is the previous build: its signatures are re-used from there. Before
+  // the first load, the zone kept by the last run is.
+  std::shared_ptr<const ServedZone> previous = state.served;
+  if (previous == nullptr && !state_dir_.empty()) {
+    const std::string path = state_path(src->domain.name);
+    if (auto kept = load_zone_state(path); kept && (*kept)->apex == src->domain.name)
+      previous = std::move(*kept);
+    else if (!kept && std::filesystem::exists(path))
+      out.warning = "signatures kept by the last run not used: " + kept.error().message;
+  }
   auto signed_zone =
-      signer::sign_zone(src->content, src->key_set(), src->policy, now, state.served.get());
+      signer::sign_zone(src->content, src->key_set(), src->policy, now, previous.get());
   if (!signed_zone)
     return std::unexpected(signed_zone.error());
   out.rrsets_changed = signed_zone->rrsets_changed;
@@ -294,6 +327,7 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
                  0,
                  {}};
     ev.max_ttl = max_ttl(*served);
+    ev.warning = std::move(loaded->warning);
     ev.patched = loaded->patched;
     state.version = version;
     state.whole = false;

@@ -286,5 +286,47 @@ TEST_F(ZoneLoaderTest, KeysOrPolicyChangedMeanAWholeLoad) {
   EXPECT_NE(last_->zones.at(0)->node_at(*Name::parse("mail.example.test.")), nullptr);
 }
 
+TEST_F(ZoneLoaderTest, ARestartReusesTheSignaturesKeptByTheLastRun) {
+  const std::string state = dir_.file("state");
+  ASSERT_TRUE(make_directories(state));
+  auto run = [&](std::vector<ZoneEvent>& events) {
+    auto s = Store::open(dir_.file("moat.db"), Store::Mode::kOpenExisting);
+    EXPECT_TRUE(s);
+    auto loader = std::make_unique<ZoneLoader>(std::move(*s), clock_, "", state);
+    auto snap = loader->poll(events);
+    EXPECT_TRUE(snap && *snap);
+    return loader;
+  };
+  std::vector<ZoneEvent> first;
+  auto loader = run(first);
+  ASSERT_EQ(first.size(), 1u);
+  const std::size_t made = first[0].signatures_made;
+  EXPECT_GT(made, 3u);
+  EXPECT_EQ(first[0].signatures_reused, 0u);
+  EXPECT_TRUE(loader->save_state().empty());
+  loader.reset();
+
+  clock_->advance(3600); // a restart an hour later: every signature still good
+  std::vector<ZoneEvent> second;
+  loader = run(second);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].signatures_made, 0u);
+  EXPECT_EQ(second[0].signatures_reused, made);
+  EXPECT_TRUE(second[0].warning.empty()) << second[0].warning;
+  loader.reset();
+
+  // A damaged file is said and left alone: everything is signed anew.
+  auto kept = read_file(state + "/example.test.signed");
+  ASSERT_TRUE(kept);
+  std::string damaged = *kept;
+  damaged[damaged.size() / 2] = static_cast<char>(damaged[damaged.size() / 2] ^ 1);
+  ASSERT_TRUE(write_file_atomically(state + "/example.test.signed", damaged, 0640));
+  std::vector<ZoneEvent> third;
+  loader = run(third);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].signatures_made, made);
+  EXPECT_NE(third[0].warning.find("checksum"), std::string::npos) << third[0].warning;
+}
+
 } // namespace
 } // namespace moat::dnsd
