@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A one-record change in a zone of 100,000 names re-signs only what changed (the RRset, the SOA
 # and the NSEC records around it), not the zone: moat-dnsd's reload log line says how many
-# signatures it made.
+# signatures it made, and that it read only the names that changed.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -58,6 +58,8 @@ echo "log: $line"
 made=$(sed -nE 's/.* ([0-9]+) signatures made.*/\1/p' <<<"$line")
 [[ -n "$made" ]] || fail "the reload line does not say how many signatures were made" "'N signatures made'" "$line"
 ((made < 10)) || fail "a one-record change re-signed too much" "< 10 signatures made" "$made ($line)"
+[[ "$line" == *"(changed names only)"* ]] ||
+  fail "a one-record change read and signed the whole zone" "reload ... (changed names only)" "$line"
 
 serial1=$(zone_serial "$D")
 ((serial1 > serial0)) || fail "the SOA serial did not go up" "> $serial0" "$serial1"
