@@ -201,6 +201,7 @@ int main(int argc, char** argv) {
     log->info("listening on {} (udp+tcp)", a.to_string());
   log->info("moat-dnsd started: {} zone(s) from {}", holder.current()->zones.size(), db);
   save_state(); // serving already: a crash from here on finds these signatures
+  malloc_trim(0);
 
   std::atomic<bool> stopping{false};
   // Every kWatch the store is asked whether another connection committed (the CLI, or this

@@ -109,30 +109,46 @@ private:
 } // namespace
 
 Result<void> save_zone_state(const ServedZone& zone, const std::string& path) {
-  Writer body;
-  body.name(zone.apex);
-  body.u32(zone.serial);
-  body.u8(zone.nsec3 ? 1 : 0);
+  // One buffer of the exact size, the header written last over its place: a big zone's file is
+  // tens of megabytes, and a second copy of it would be memory held for nothing.
+  std::size_t size = kHeader + 1 + zone.apex.wire().size() + 4 + 1 + 1;
   for (const auto* nodes : {&zone.nodes, &zone.nsec3_nodes})
     for (const ServedNode& node : *nodes) {
-      body.u8(1); // a node follows
-      body.name(node.owner);
-      body.u16(static_cast<std::uint16_t>(node.rrsets.size()));
+      size += 1 + 1 + node.owner.wire().size() + 2;
       for (const ServedRrset& set : node.rrsets) {
-        body.u16(set.type);
-        body.u32(set.ttl);
-        body.list(set.rdatas);
-        body.list(set.rrsigs);
+        size += 2 + 4 + 4 + 4;
+        for (const auto* list : {&set.rdatas, &set.rrsigs})
+          for (auto rd : *list)
+            size += 2 + rd.size();
       }
     }
-  body.u8(0); // the end
-  Writer file;
-  file.out.append(kMagic);
-  file.u32(kFormat);
-  file.u64(body.out.size());
-  file.bytes(sha256(body.out));
-  file.out += body.out;
-  return write_file_atomically(path, file.out, 0640);
+  Writer w;
+  w.out.reserve(size);
+  w.out.resize(kHeader);
+  w.name(zone.apex);
+  w.u32(zone.serial);
+  w.u8(zone.nsec3 ? 1 : 0);
+  for (const auto* nodes : {&zone.nodes, &zone.nsec3_nodes})
+    for (const ServedNode& node : *nodes) {
+      w.u8(1); // a node follows
+      w.name(node.owner);
+      w.u16(static_cast<std::uint16_t>(node.rrsets.size()));
+      for (const ServedRrset& set : node.rrsets) {
+        w.u16(set.type);
+        w.u32(set.ttl);
+        w.list(set.rdatas);
+        w.list(set.rrsigs);
+      }
+    }
+  w.u8(0); // the end
+  const Digest digest = sha256(std::string_view(w.out).substr(kHeader));
+  Writer header;
+  header.out.append(kMagic);
+  header.u32(kFormat);
+  header.u64(w.out.size() - kHeader);
+  header.bytes(digest);
+  w.out.replace(0, kHeader, header.out);
+  return write_file_atomically(path, w.out, 0640);
 }
 
 Result<std::shared_ptr<ServedZone>> load_zone_state(const std::string& path) {
