@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the fuzz targets: raw DNS requests, one per file.
+"""Writes the seed corpus of the fuzz targets: raw DNS requests (TLS reports for fuzz_tlsrpt), one per file.
 
 Run it again after changing it (python3 tests/fuzz/make_corpus.py); it replaces each target's
 corpus directory whole, and the same script always writes the same bytes. The seeds ask for the
@@ -336,6 +336,59 @@ def fuzz_request_seeds():
     return seeds
 
 
+def fuzz_tlsrpt_seeds():
+    """TLS reports (RFC 8460 §4): the RFC's example, each policy type, and broken ones."""
+    import json
+    example = {
+        "organization-name": "Company-X",
+        "date-range": {"start-datetime": "2016-04-01T00:00:00Z",
+                       "end-datetime": "2016-04-01T23:59:59Z"},
+        "contact-info": "sts-reporting@company-x.example",
+        "report-id": "5065427c-23d3-47ca-b6e0-946ea0e8c4be",
+        "policies": [{
+            "policy": {"policy-type": "sts",
+                       "policy-string": ["version: STSv1", "mode: testing",
+                                         "mx: *.mail.company-y.example", "max_age: 86400"],
+                       "policy-domain": "company-y.example",
+                       "mx-host": ["*.mail.company-y.example"]},
+            "summary": {"total-successful-session-count": 5326,
+                        "total-failure-session-count": 303},
+            "failure-details": [
+                {"result-type": "certificate-expired", "sending-mta-ip": "2001:db8:abcd:0012::1",
+                 "receiving-mx-hostname": "mx1.mail.company-y.example",
+                 "failed-session-count": 100},
+                {"result-type": "starttls-not-supported", "sending-mta-ip": "2001:db8:abcd:0013::1",
+                 "receiving-mx-hostname": "mx2.mail.company-y.example",
+                 "receiving-ip": "203.0.113.56", "failed-session-count": 200,
+                 "additional-information": "https://reports.company-x.example/x"},
+                {"result-type": "validation-failure", "sending-mta-ip": "198.51.100.62",
+                 "receiving-ip": "203.0.113.58",
+                 "receiving-mx-hostname": "mx-backup.mail.company-y.example",
+                 "failed-session-count": 3,
+                 "failure-reason-code": "X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED"}]}]}
+    seeds = {"rfc8460-example": json.dumps(example, indent=2).encode()}
+    tlsa = json.loads(json.dumps(example))
+    tlsa["policies"][0]["policy"] = {"policy-type": "tlsa", "policy-domain": "mail.example",
+                                     "policy-string": ["3 1 1 0102030405060708"]}
+    seeds["tlsa"] = json.dumps(tlsa).encode()
+    none = json.loads(json.dumps(example))
+    none["policies"][0]["policy"] = {"policy-type": "no-policy-found",
+                                     "policy-domain": "example.net"}
+    del none["policies"][0]["failure-details"]
+    seeds["no-policy-found"] = json.dumps(none).encode()
+    offsets = json.loads(json.dumps(example))
+    offsets["date-range"] = {"start-datetime": "2016-04-01T02:00:00.5+02:00",
+                             "end-datetime": "2016-04-01t23:59:60z"}
+    seeds["date-offsets"] = json.dumps(offsets).encode()
+    backwards = json.loads(json.dumps(example))
+    backwards["date-range"]["end-datetime"] = "2016-03-01T00:00:00Z"
+    seeds["date-range-backwards"] = json.dumps(backwards).encode()
+    seeds["not-an-object"] = b"[1, 2, 3]"
+    seeds["truncated"] = json.dumps(example).encode()[:300]
+    seeds["deep"] = b"[" * 40 + b"]" * 40
+    return seeds
+
+
 def write(target, seeds):
     directory = os.path.join(HERE, "corpus", target)
     # Inputs the fuzzer found (regression-*) are kept; every generated seed is rewritten.
@@ -352,3 +405,4 @@ def write(target, seeds):
 if __name__ == "__main__":
     write("fuzz_query", fuzz_query_seeds())
     write("fuzz_request", fuzz_request_seeds())
+    write("fuzz_tlsrpt", fuzz_tlsrpt_seeds())
