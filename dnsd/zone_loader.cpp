@@ -59,6 +59,22 @@ void differing_owners(const std::vector<Rr>& a, const std::vector<Rr>& b, std::s
       out.insert(r.owner.lowercased());
 }
 
+// True when every key that signs now is in `z`'s DNSKEY RRset. The signer re-uses a signature
+// when its key tag matches, and a tag alone can name another key: a domain deleted and added
+// again under the same name has new keys, and its kept zone the old ones' signatures.
+bool signed_by(const ServedZone& z, const signer::KeySet& keys) {
+  const ServedNode* apex = z.node_at(z.apex);
+  const ServedRrset* dnskeys = apex != nullptr ? apex->find(rrtype::DNSKEY) : nullptr;
+  if (dnskeys == nullptr)
+    return false;
+  for (const auto* list : {&keys.ksks, &keys.zsks})
+    for (const signer::SigningKey* k : *list)
+      if (std::ranges::none_of(dnskeys->rdatas,
+                               [&](auto rd) { return std::ranges::equal(rd, k->dnskey_rdata()); }))
+        return false;
+  return true;
+}
+
 std::uint32_t max_ttl(const ServedZone& z) {
   std::uint32_t ttl = 0;
   for (const auto* list : {&z.nodes, &z.nsec3_nodes})
@@ -162,9 +178,12 @@ Result<ZoneLoader::Loaded> ZoneLoader::load_whole(std::int64_t id, ZoneState& st
   std::shared_ptr<const ServedZone> previous = state.served;
   if (previous == nullptr && !state_dir_.empty()) {
     const std::string path = state_path(src->domain.name);
-    if (auto kept = load_zone_state(path); kept && (*kept)->apex == src->domain.name)
+    auto kept = load_zone_state(path);
+    if (kept && (*kept)->apex == src->domain.name && signed_by(**kept, src->key_set()))
       previous = std::move(*kept);
-    else if (!kept && std::filesystem::exists(path))
+    else if (kept)
+      out.warning = "signatures kept by the last run not used: made with other keys";
+    else if (std::filesystem::exists(path))
       out.warning = "signatures kept by the last run not used: " + kept.error().message;
   }
   auto signed_zone =
@@ -353,6 +372,11 @@ Result<std::shared_ptr<const Snapshot>> ZoneLoader::poll(std::vector<ZoneEvent>&
   for (auto it = zones_.begin(); it != zones_.end();) {
     if (!present.contains(it->first)) {
       events.push_back({ZoneEvent::Kind::kRemoved, it->second.name, it->first, 0, 0, 0, 0, 0, {}});
+      // Its kept zone goes too: a domain added again under the name starts afresh.
+      if (!state_dir_.empty() && it->second.served != nullptr) {
+        std::error_code ignored;
+        std::filesystem::remove(state_path(it->second.served->apex), ignored);
+      }
       it = zones_.erase(it);
       changed = true;
     } else {
