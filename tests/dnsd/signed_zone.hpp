@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 #include <memory>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace moat::dnsd::testing {
@@ -21,6 +23,21 @@ inline Rr rr(const std::string& owner, std::uint16_t type, const std::string& rd
   auto rd = parse_rdata(type, rdata, *apex);
   EXPECT_TRUE(rd.has_value()) << rdata;
   return Rr{o->lowercased(), type, ttl, *rd};
+}
+
+/// Every record of a zone, the SOA included, as (owner wire, type, TTL, RDATA): what two
+/// zones are compared by.
+using ZoneRecordSet = std::set<
+    std::tuple<std::vector<std::uint8_t>, std::uint16_t, std::uint32_t, std::vector<std::uint8_t>>>;
+inline ZoneRecordSet records_of(const ServedZone& z) {
+  ZoneRecordSet out;
+  const ZoneRecord soa = z.soa_record();
+  out.emplace(soa.owner.wire(), soa.type, soa.ttl, soa.rdata);
+  z.for_each_record([&](const ZoneRecordView& r) {
+    out.emplace(r.owner.wire(), r.type, r.ttl,
+                std::vector<std::uint8_t>(r.rdata.begin(), r.rdata.end()));
+  });
+  return out;
 }
 
 /// Signs versions of example.test. with one pair of keys, as moat-dnsd's loader does.

@@ -2,10 +2,13 @@
 // and that a refresh is a new serial like any other change.
 #include "core/live_files.hpp"
 #include "dnsd/zone_loader.hpp"
+#include "dnsd/zone_state_file.hpp"
+#include "signed_zone.hpp"
 #include "signer/key_rollover.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
+#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
@@ -16,7 +19,7 @@ namespace {
 constexpr UnixTime kT0 = 1'800'000'000;
 constexpr UnixTime kDay = 86400;
 
-class ZoneLoaderTest : public testing::Test {
+class ZoneLoaderTest : public ::testing::Test {
 protected:
   void SetUp() override {
     auto s = Store::open(dir_.file("moat.db"), Store::Mode::kCreate);
@@ -55,16 +58,20 @@ protected:
       last_ = *snap;
     return events;
   }
-  // A change the way the CLI makes one: the record and the serial bump in one transaction.
-  void add_record(const char* owner, std::uint8_t last_octet) {
+  // A change the way the CLI makes one: `change` and the serial bump in one transaction.
+  template <class F> void commit(F change) {
     ASSERT_TRUE(cli_store_->transaction([&]() -> Result<void> {
-      auto r = cli_store_->insert_record(
-          domain_id_, Rr{*Name::parse(owner), rrtype::A, 3600, {192, 0, 2, last_octet}});
-      if (!r)
+      if (auto r = change(); !r)
         return std::unexpected(r.error());
       auto serial = cli_store_->touch_domain(domain_id_, clock_->now());
       return serial ? Result<void>{} : std::unexpected(serial.error());
     }));
+  }
+  void add_record(const char* owner, std::uint8_t last_octet) {
+    commit([&] {
+      return cli_store_->insert_record(
+          domain_id_, Rr{*Name::parse(owner), rrtype::A, 3600, {192, 0, 2, last_octet}});
+    });
   }
   std::uint32_t stored_serial() { return (*cli_store_->find_domain_by_id(domain_id_))->serial; }
 
@@ -211,15 +218,11 @@ TEST_F(ZoneLoaderTest, ARecordChangeIsPatchedIntoTheZoneAndEqualsAWholeLoad) {
   EXPECT_LE(events[0].signatures_made, 4u); // SOA, A, its NSEC and its predecessor's
   ASSERT_TRUE(loader_->acknowledge(events));
   // An ACME challenge received by UPDATE is a change of its name too.
-  ASSERT_TRUE(cli_store_->transaction([&]() -> Result<void> {
-    auto r = cli_store_->put_acme_challenge(
+  commit([&] {
+    return cli_store_->put_acme_challenge(
         domain_id_, {*Name::parse("_acme-challenge.www.example.test."), 60, {2, 'o', 'k'}, kT0,
                      kT0 + kDay});
-    if (!r)
-      return r;
-    auto serial = cli_store_->touch_domain(domain_id_, clock_->now());
-    return serial ? Result<void>{} : std::unexpected(serial.error());
-  }));
+  });
   events = poll();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_TRUE(events[0].patched);
@@ -250,12 +253,7 @@ TEST_F(ZoneLoaderTest, KeysOrPolicyChangedMeanAWholeLoad) {
   ASSERT_TRUE(k);
   k->domain_id = domain_id_;
   k->state = "published";
-  ASSERT_TRUE(cli_store_->transaction([&]() -> Result<void> {
-    if (auto r = cli_store_->insert_key(*k); !r)
-      return std::unexpected(r.error());
-    auto serial = cli_store_->touch_domain(domain_id_, clock_->now());
-    return serial ? Result<void>{} : std::unexpected(serial.error());
-  }));
+  commit([&] { return cli_store_->insert_key(*k); });
   auto events = poll();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_FALSE(events[0].patched);
@@ -267,12 +265,7 @@ TEST_F(ZoneLoaderTest, KeysOrPolicyChangedMeanAWholeLoad) {
   auto d = cli_store_->find_domain_by_id(domain_id_);
   ASSERT_TRUE(d && *d);
   (*d)->nsec3 = true;
-  ASSERT_TRUE(cli_store_->transaction([&]() -> Result<void> {
-    if (auto r = cli_store_->update_domain(**d); !r)
-      return r;
-    auto serial = cli_store_->touch_domain(domain_id_, clock_->now());
-    return serial ? Result<void>{} : std::unexpected(serial.error());
-  }));
+  commit([&] { return cli_store_->update_domain(**d); });
   events = poll();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_FALSE(events[0].patched);
@@ -326,6 +319,31 @@ TEST_F(ZoneLoaderTest, ARestartReusesTheSignaturesKeptByTheLastRun) {
   ASSERT_EQ(third.size(), 1u);
   EXPECT_EQ(third[0].signatures_made, made);
   EXPECT_NE(third[0].warning.find("checksum"), std::string::npos) << third[0].warning;
+  EXPECT_TRUE(loader->save_state().empty());
+  loader.reset();
+
+  // A kept zone signed by other keys (the same name deleted and added again) is not used:
+  // a signature is re-used by its key tag, and a tag can name another key.
+  testing::ZoneBuilder other_keys;
+  auto foreign = other_keys.build(
+      {testing::rr("@", rrtype::SOA, "ns1 hostmaster 1 14400 3600 1209600 300"),
+       testing::rr("www", rrtype::A, "192.0.2.80")});
+  ASSERT_TRUE(save_zone_state(*foreign, state + "/example.test.signed"));
+  std::vector<ZoneEvent> fourth;
+  loader = run(fourth);
+  ASSERT_EQ(fourth.size(), 1u);
+  EXPECT_EQ(fourth[0].signatures_reused, 0u);
+  EXPECT_NE(fourth[0].warning.find("other keys"), std::string::npos) << fourth[0].warning;
+  EXPECT_TRUE(loader->save_state().empty());
+
+  // A domain deleted takes its kept zone with it.
+  ASSERT_TRUE(std::filesystem::exists(state + "/example.test.signed"));
+  ASSERT_TRUE(cli_store_->delete_domain(domain_id_));
+  std::vector<ZoneEvent> removed;
+  ASSERT_TRUE(loader->poll(removed));
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].kind, ZoneEvent::Kind::kRemoved);
+  EXPECT_FALSE(std::filesystem::exists(state + "/example.test.signed"));
 }
 
 } // namespace

@@ -21,20 +21,9 @@
 namespace moat::dnsd {
 namespace {
 
+using testing::records_of;
 using testing::rr;
-using Record =
-    std::tuple<std::vector<std::uint8_t>, std::uint16_t, std::uint32_t, std::vector<std::uint8_t>>;
-
-std::set<Record> records_of(const ServedZone& z) {
-  std::set<Record> out;
-  const ZoneRecord soa = z.soa_record();
-  out.emplace(soa.owner.wire(), soa.type, soa.ttl, soa.rdata);
-  z.for_each_record([&](const ZoneRecordView& r) {
-    out.emplace(r.owner.wire(), r.type, r.ttl,
-                std::vector<std::uint8_t>(r.rdata.begin(), r.rdata.end()));
-  });
-  return out;
-}
+using Record = testing::ZoneRecordSet::value_type;
 
 Record record_of(const ZoneRecord& r) { return {r.owner.wire(), r.type, r.ttl, r.rdata}; }
 

@@ -16,17 +16,8 @@
 namespace moat::dnsd {
 namespace {
 
+using testing::records_of;
 using testing::rr;
-
-std::set<std::tuple<std::string, std::uint16_t, std::uint32_t, std::vector<std::uint8_t>>>
-records_of(const ServedZone& z) {
-  std::set<std::tuple<std::string, std::uint16_t, std::uint32_t, std::vector<std::uint8_t>>> out;
-  z.for_each_record([&](const ZoneRecordView& r) {
-    out.emplace(r.owner.to_string(), r.type, r.ttl,
-                std::vector<std::uint8_t>(r.rdata.begin(), r.rdata.end()));
-  });
-  return out;
-}
 
 class ZoneStateFileTest : public ::testing::TestWithParam<bool> {
 protected:
