@@ -112,12 +112,19 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // A directory asked for must work; the default is a convenience: without it a restart only
+  // signs the zones anew, which is no reason not to serve them.
+  const bool state_dir_asked = state_dir.has_value();
   if (!state_dir)
     state_dir = (std::filesystem::path(db).parent_path() / "signed").string();
   if (!state_dir->empty())
     if (auto r = moat::make_directories(*state_dir); !r) {
-      log->error("{}", r.error().message);
-      return 1;
+      if (state_dir_asked) {
+        log->error("{}", r.error().message);
+        return 1;
+      }
+      log->warn("signed zones will not be kept across restarts: {}", r.error().message);
+      state_dir->clear();
     }
   moat::dnsd::ZoneLoader loader(std::move(*store), moat::system_clock(), dump_dir, *state_dir);
   auto save_state = [&] {
