@@ -30,5 +30,7 @@ void add_policy_commands(CLI::App& app, Context& ctx);
 void add_transfer_commands(CLI::App& app, Context& ctx);
 /// `tick` and `status`.
 void add_tick_commands(CLI::App& app, Context& ctx);
+/// `reports` and `reports import` (SMTP TLS reports).
+void add_report_commands(CLI::App& app, Context& ctx);
 
 } // namespace moat::cli

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   moat::cli::add_policy_commands(app, ctx);
   moat::cli::add_transfer_commands(app, ctx);
   moat::cli::add_tick_commands(app, ctx);
+  moat::cli::add_report_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

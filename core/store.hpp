@@ -25,6 +25,20 @@ struct SoaFields {
   std::uint32_t ttl = 3600;         ///< TTL of the SOA record itself
 };
 
+/// An SMTP TLS report as the store keeps it: the JSON as received, and the columns it is
+/// selected by.
+struct StoredTlsrptReport {
+  std::int64_t id = 0;
+  std::int64_t domain_id = 0;
+  std::string organization;
+  std::string report_id;
+  UnixTime range_start = 0;
+  UnixTime range_end = 0;
+  UnixTime received = 0;
+  std::string source; ///< "https ADDRESS" or "import"
+  std::string json;
+};
+
 /// A server that copies a domain's zone from moat by AXFR/IXFR and is sent NOTIFY.
 struct Secondary {
   std::int64_t id = 0;
@@ -308,6 +322,19 @@ public:
   [[nodiscard]] Result<std::optional<std::string>> tlsrpt_rua(std::int64_t domain_id);
   [[nodiscard]] Result<void> put_tlsrpt_rua(std::int64_t domain_id, const std::string& rua);
   [[nodiscard]] Result<void> delete_tlsrpt(std::int64_t domain_id);
+
+  // SMTP TLS reports.
+  /// Stores the report; returns its id, or nullopt when the domain already has a report with
+  /// this organisation and report id (it is then left as it was).
+  [[nodiscard]] Result<std::optional<std::int64_t>>
+  insert_tlsrpt_report(const StoredTlsrptReport& r);
+  /// The domain's reports (every domain's when `domain_id` is 0) whose date range ends at or
+  /// after `since`, oldest first.
+  [[nodiscard]] Result<std::vector<StoredTlsrptReport>> tlsrpt_reports(std::int64_t domain_id,
+                                                                       UnixTime since);
+  /// How many reports the domain received at or after `since` (what moat-httpsd bounds).
+  [[nodiscard]] Result<std::int64_t> count_tlsrpt_received(std::int64_t domain_id,
+                                                           UnixTime since);
 
   // TSIG keys and secondaries (zone transfers).
   [[nodiscard]] Result<std::vector<TsigKey>> tsig_keys();

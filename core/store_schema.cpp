@@ -240,6 +240,26 @@ CREATE TRIGGER acme_changes_update AFTER UPDATE ON acme_challenges
     INSERT INTO zone_changes (domain_id, owner) VALUES (NEW.domain_id, NEW.owner);
   END;
 )sql",
+    // 12: SMTP TLS reports (RFC 8460) received by moat-httpsd or imported, kept as received
+    // (decompressed JSON) with the columns the summaries select on. A reporter that sends a
+    // report again (a retried POST, a file imported twice) finds it there: one row per
+    // organisation and report id.
+    R"sql(
+CREATE TABLE tlsrpt_reports (
+  id           INTEGER PRIMARY KEY,
+  domain_id    INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+  organization TEXT NOT NULL,
+  report_id    TEXT NOT NULL,
+  range_start  INTEGER NOT NULL,
+  range_end    INTEGER NOT NULL,
+  received     INTEGER NOT NULL,
+  source       TEXT NOT NULL,                  -- "https 192.0.2.7" or "import"
+  json         TEXT NOT NULL,
+  UNIQUE (domain_id, organization, report_id)
+);
+CREATE INDEX tlsrpt_reports_by_end ON tlsrpt_reports (domain_id, range_end);
+CREATE INDEX tlsrpt_reports_by_received ON tlsrpt_reports (domain_id, received);
+)sql",
 };
 
 const int kSchemaVersion = static_cast<int>(std::size(kMigrations));
