@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the fuzz targets: raw DNS requests (TLS reports for fuzz_tlsrpt), one per file.
+"""Writes the seed corpus of the fuzz targets, one input per file: raw DNS requests; TLS reports for fuzz_tlsrpt and fuzz_report_mail; policy files and PEM for fuzz_policy_pem.
 
 Run it again after changing it (python3 tests/fuzz/make_corpus.py); it replaces each target's
 corpus directory whole, and the same script always writes the same bytes. The seeds ask for the
@@ -389,6 +389,65 @@ def fuzz_tlsrpt_seeds():
     return seeds
 
 
+def fuzz_report_mail_seeds():
+    """Reports as they arrive: mail messages (base64 gzip, 7bit JSON, nested), gzip, JSON."""
+    import base64
+    import gzip
+    report = fuzz_tlsrpt_seeds()["rfc8460-example"]
+    packed = gzip.compress(report, mtime=0)
+    b64 = base64.encodebytes(packed)
+    seeds = {"json": report, "gzip": packed}
+    seeds["mail-base64-gzip"] = (
+        b"From: reporter@company-x.example\r\nTo: tlsrpt@company-y.example\r\n"
+        b"Subject: Report Domain: company-y.example\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n\tboundary=\"b1\"\r\n\r\n"
+        b"--b1\r\nContent-Type: text/plain\r\n\r\nA TLS report.\r\n"
+        b"--b1\r\nContent-Type: application/tlsrpt+gzip; name=\"r.json.gz\"\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + b64.replace(b"\n", b"\r\n") +
+        b"--b1--\r\n")
+    seeds["mail-nested-json"] = (
+        b"Content-Type: multipart/mixed; boundary=outer\n\n--outer\n"
+        b"Content-Type: multipart/report; boundary=inner\n\n--inner\n"
+        b"Content-Type: application/tlsrpt+json\nContent-Transfer-Encoding: 7bit\n\n" + report +
+        b"\n--inner--\n--outer--\n")
+    seeds["mail-no-report"] = b"Subject: hello\r\n\r\nno report here\r\n"
+    seeds["bomb"] = gzip.compress(b"\0" * (5 << 20), mtime=0)
+    return seeds
+
+
+def fuzz_policy_pem_seeds():
+    """Byte 0 even: an MTA-STS policy file; odd: a PEM chain and key (made with openssl)."""
+    import subprocess
+    import tempfile
+    seeds = {
+        "policy-enforce": b"\0version: STSv1\r\nmode: enforce\r\nmx: mail.example.test\r\n"
+                          b"mx: *.example.net\r\nmax_age: 604800\r\n",
+        "policy-lf-unknown-key": b"\0version: STSv1\nmode: testing\nmx: mx.example.test\n"
+                                 b"max_age: 86400\nextension: ignored\n",
+        "policy-none": b"\0version: STSv1\r\nmode: none\r\nmax_age: 0\r\n",
+        "policy-bad-version": b"\0version: STSv2\r\nmode: enforce\r\n",
+    }
+    with tempfile.TemporaryDirectory() as d:
+        # A CA and a leaf valid for ten years from when this runs (the target checks at
+        # 2027-01-15). Keys are new each run: these are the only seeds that differ per run.
+        def run(*args):
+            subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=seed-ca", "-days", "3650")
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=mail.example.test")
+        with open(os.path.join(d, "ext"), "w") as f:
+            f.write("subjectAltName=DNS:mail.example.test,DNS:*.example.test\n")
+        run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-set_serial", "7", "-out", "leaf.pem", "-extfile", "ext", "-days", "3650")
+        read = lambda n: open(os.path.join(d, n), "rb").read()
+        seeds["pem-chain-and-key"] = b"\1" + read("leaf.pem") + read("ca.pem") + read("leaf.key")
+        seeds["pem-leaf-only"] = b"\1" + read("leaf.pem") + read("leaf.key")
+        seeds["pem-wrong-order"] = b"\1" + read("ca.pem") + read("leaf.pem") + read("leaf.key")
+        seeds["pem-truncated"] = b"\1" + read("leaf.pem")[:200]
+    return seeds
+
+
 def write(target, seeds):
     directory = os.path.join(HERE, "corpus", target)
     # Inputs the fuzzer found (regression-*) are kept; every generated seed is rewritten.
@@ -406,3 +465,5 @@ if __name__ == "__main__":
     write("fuzz_query", fuzz_query_seeds())
     write("fuzz_request", fuzz_request_seeds())
     write("fuzz_tlsrpt", fuzz_tlsrpt_seeds())
+    write("fuzz_report_mail", fuzz_report_mail_seeds())
+    write("fuzz_policy_pem", fuzz_policy_pem_seeds())
