@@ -98,12 +98,24 @@ void run_policy_del(const Context& ctx, const std::string& domain) {
                " is removed by moat tick once senders' cached policies have expired");
 }
 
-void run_tlsrpt_set(const Context& ctx, const std::string& domain,
-                    const std::vector<std::string>& rua) {
+struct TlsrptSetOptions {
+  std::string domain;
+  std::vector<std::string> rua;
+  bool builtin = false;
+  std::string path{kDefaultTlsrptPath};
+};
+
+void run_tlsrpt_set(const Context& ctx, const TlsrptSetOptions& o) {
   Store store = ctx.open_store(Store::Mode::kOpenExisting);
-  Domain d = require_domain(store, parse_domain_name(domain));
+  Domain d = require_domain(store, parse_domain_name(o.domain));
+  std::vector<std::string> uris;
+  if (o.builtin)
+    uris.push_back(unwrap(builtin_tlsrpt_uri(d.name, o.path)));
+  uris.insert(uris.end(), o.rua.begin(), o.rua.end());
+  if (uris.empty())
+    throw CliError("give --rua URI or --builtin (reports POSTed to moat-httpsd)");
   std::string joined;
-  for (const auto& r : rua)
+  for (const auto& r : uris)
     joined += (joined.empty() ? "" : ",") + r;
   unwrap(check_tlsrpt_rua(joined));
   const UnixTime now = ctx.clock->now();
@@ -114,6 +126,13 @@ void run_tlsrpt_set(const Context& ctx, const std::string& domain,
       return std::unexpected(s.error());
     return store.audit(now, ctx.actor(), "tlsrpt set", d.name.to_string() + ": " + joined);
   }));
+  // moat-httpsd serves only domains with a policy and a certificate for mta-sts.DOMAIN.
+  if (!builtin_tlsrpt_path(joined, d.name).empty() &&
+      (!unwrap(store.sts_policy(d.id)) || !unwrap(store.web_certificate(d.id))))
+    print_notice("moat-httpsd takes reports for " + d.name.to_string() +
+                 " once it has an MTA-STS policy (moat policy set) and a certificate for "
+                 "mta-sts." + d.name.to_string().substr(0, d.name.to_string().size() - 1) +
+                 " (moat cert deploy)");
   if (ctx.json)
     print_json({{"ok", true}, {"domain", d.name.to_string()}, {"rua", joined}});
   else
@@ -172,13 +191,17 @@ void add_policy_commands(CLI::App& app, Context& ctx) {
 
   CLI::App* tlsrpt = app.add_subcommand("tlsrpt", "The TLSRPT record (RFC 8460)");
   tlsrpt->require_subcommand(1);
-  auto tset = std::make_shared<std::pair<std::string, std::vector<std::string>>>();
+  auto tset = std::make_shared<TlsrptSetOptions>();
   CLI::App* ts = tlsrpt->add_subcommand("set", "Publish _smtp._tls with these report URIs");
-  ts->add_option("DOMAIN", tset->first, "The mail domain")->required();
-  ts->add_option("--rua", tset->second, "mailto: or https: URI, comma-separated or repeated")
-      ->required()
+  ts->add_option("DOMAIN", tset->domain, "The mail domain")->required();
+  ts->add_option("--rua", tset->rua, "mailto: or https: URI, comma-separated or repeated")
       ->delimiter(',');
-  on_run(ts, ctx, [&ctx, tset] { run_tlsrpt_set(ctx, tset->first, tset->second); });
+  CLI::Option* builtin = ts->add_flag(
+      "--builtin", tset->builtin,
+      "Reports to https://mta-sts.DOMAIN" + std::string(kDefaultTlsrptPath) +
+          ", taken in by moat-httpsd (see moat reports); with --rua, both");
+  ts->add_option("--path", tset->path, "The path of the --builtin URI")->needs(builtin);
+  on_run(ts, ctx, [&ctx, tset] { run_tlsrpt_set(ctx, *tset); });
   auto tdel = std::make_shared<std::string>();
   CLI::App* td = tlsrpt->add_subcommand("del", "Withdraw the _smtp._tls record");
   td->add_option("DOMAIN", *tdel, "The mail domain")->required();

@@ -5,6 +5,7 @@
 #include "core/rr.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <sstream>
 
@@ -333,6 +334,55 @@ Result<void> check_tlsrpt_rua(std::string_view rua) {
       return bad("each URI must be mailto: or https: (RFC 8460 §3)");
     }
     start = end + 1;
+  }
+  return {};
+}
+
+namespace {
+
+/// "mta-sts.example.test" for example.test., lower case.
+std::string web_host(const Name& domain) {
+  std::string host = "mta-sts." + domain.lowercased().to_string();
+  host.pop_back();
+  return host;
+}
+
+} // namespace
+
+Result<std::string> builtin_tlsrpt_uri(const Name& domain, std::string_view path) {
+  const auto allowed = [](unsigned char c) {
+    return std::isalnum(c) != 0 || std::string_view("/-._~%!$&'()*+=:@").find(static_cast<char>(c)) !=
+                                       std::string_view::npos;
+  };
+  if (!path.starts_with('/') || path.starts_with("//") || path.size() > 100 ||
+      !std::ranges::all_of(path, allowed))
+    return fail("bad report path '" + std::string(path) +
+                "': give an absolute URI path of at most 100 characters, like " +
+                std::string(kDefaultTlsrptPath));
+  return "https://" + web_host(domain) + std::string(path);
+}
+
+std::string builtin_tlsrpt_path(std::string_view rua, const Name& domain) {
+  const std::string host = web_host(domain);
+  std::size_t start = 0;
+  while (start <= rua.size()) {
+    auto end = rua.find(',', start);
+    if (end == std::string_view::npos)
+      end = rua.size();
+    std::string_view uri = rua.substr(start, end - start);
+    start = end + 1;
+    if (!uri.starts_with("https://"))
+      continue;
+    uri.remove_prefix(8);
+    const std::size_t slash = uri.find('/');
+    std::string_view authority = uri.substr(0, slash);
+    authority = authority.substr(0, authority.find(':'));
+    std::string lowered(authority);
+    for (char& c : lowered)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lowered != host)
+      continue;
+    return slash == std::string_view::npos ? "/" : std::string(uri.substr(slash));
   }
   return {};
 }

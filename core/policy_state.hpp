@@ -65,6 +65,18 @@ struct PolicyWait {
 /// Checks a TLSRPT `rua` list (RFC 8460 §3): comma-separated `mailto:` or `https:` URIs.
 [[nodiscard]] Result<void> check_tlsrpt_rua(std::string_view rua);
 
+/// Where moat-httpsd takes reports POSTed for a domain unless told otherwise (RFC 8460 §3 leaves
+/// the path to the domain).
+inline constexpr std::string_view kDefaultTlsrptPath = "/.well-known/tlsrpt";
+
+/// "https://mta-sts.DOMAIN/PATH": the report URI moat-httpsd answers for `domain`. Fails
+/// unless `path` is an absolute URI path (RFC 3986 characters, no query or fragment).
+[[nodiscard]] Result<std::string> builtin_tlsrpt_uri(const Name& domain, std::string_view path);
+
+/// The path of the first https URI in `rua` whose host is mta-sts.DOMAIN (any case, any port):
+/// where moat-httpsd takes the domain's reports. Empty when `rua` names no such URI.
+[[nodiscard]] std::string builtin_tlsrpt_path(std::string_view rua, const Name& domain);
+
 /// The TXT records for `d`: `_mta-sts` (when a policy is served) and `_smtp._tls`.
 [[nodiscard]] Result<std::vector<Rr>> policy_records(Store& store, const Domain& d);
 

@@ -2,8 +2,10 @@
 #include "core/clock.hpp"
 #include "core/live_files.hpp"
 #include "core/locations.hpp"
+#include "core/metrics_listener.hpp"
 #include "core/store.hpp"
 #include "dnsd/challenge_writer.hpp"
+#include "dnsd/metrics.hpp"
 #include "dnsd/notifier.hpp"
 #include "dnsd/server.hpp"
 #include "dnsd/snapshot_holder.hpp"
@@ -45,6 +47,27 @@ void log_event(spdlog::logger& log, const moat::dnsd::ZoneEvent& e) {
   }
 }
 
+void count_event(moat::dnsd::LoadCounters& c, const moat::dnsd::ZoneEvent& e) {
+  using Kind = moat::dnsd::ZoneEvent::Kind;
+  if (e.kind == Kind::kFailed)
+    moat::dnsd::bump(c.failed);
+  if (e.kind != Kind::kLoaded && e.kind != Kind::kReloaded)
+    return;
+  moat::dnsd::bump(e.patched ? c.patched : c.whole);
+  moat::dnsd::bump(c.signatures_made, e.signatures_made);
+  moat::dnsd::bump(c.signatures_reused, e.signatures_reused);
+}
+
+/// The zones served now: how many, and each one's serial.
+void write_zone_metrics(moat::MetricsText& out, const moat::dnsd::Snapshot& snapshot) {
+  out.family("moat_dnsd_zones", "gauge", "Zones served");
+  out.sample("moat_dnsd_zones", static_cast<double>(snapshot.zones.size()));
+  out.family("moat_dnsd_zone_serial", "gauge", "SOA serial served, per zone");
+  for (const auto& z : snapshot.zones)
+    out.sample("moat_dnsd_zone_serial", {{"zone", z->apex.to_string()}},
+               static_cast<double>(z->serial));
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -84,6 +107,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(100, 120000));
   app.add_option("--tcp-per-source", tcp_per_source, "TCP connections one address may hold")
       ->check(CLI::Range(1, 1024));
+  std::optional<std::string> metrics;
+  app.add_option("--metrics", metrics,
+                 "ADDR:PORT on loopback for Prometheus scrapes of /metrics, or off (default "
+                 "127.0.0.1:9353)");
   app.add_option("--log-level", level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
@@ -140,11 +167,14 @@ int main(int argc, char** argv) {
   // Reads the store, publishes a new snapshot when something changed. Says whether it did,
   // and whether a zone was read and signed whole (which leaves much memory to give back).
   enum class Loaded { kNothing, kPatched, kWhole };
+  moat::dnsd::LoadCounters load_counters;
   auto load = [&] {
     std::vector<moat::dnsd::ZoneEvent> events;
     auto snap = loader.poll(events);
-    for (const auto& e : events)
+    for (const auto& e : events) {
       log_event(*log, e);
+      count_event(load_counters, e);
+    }
     if (!snap) {
       log->error("cannot read {}: {}", db, snap.error().message);
       return Loaded::kNothing;
@@ -204,8 +234,23 @@ int main(int argc, char** argv) {
   if (auto r = loader.acknowledge(unreported); !r)
     log->error("cannot record what is served in {}: {}", db, r.error().message);
   unreported.clear();
+  auto metrics_listener = moat::start_metrics(metrics, "127.0.0.1:9353", [&] {
+    moat::MetricsText out;
+    server.write_metrics(out);
+    moat::dnsd::write_load_metrics(out, load_counters);
+    write_zone_metrics(out, *holder.current());
+    return out.text();
+  });
+  if (!metrics_listener) {
+    log->error("{}", metrics_listener.error().message);
+    return 1;
+  }
+  if (!metrics_listener->warning.empty())
+    log->warn("{}", metrics_listener->warning);
   for (const auto& a : *addresses)
     log->info("listening on {} (udp+tcp)", a.to_string());
+  if (metrics_listener->listener)
+    log->info("metrics on http://{}/metrics", metrics.value_or("127.0.0.1:9353"));
   log->info("moat-dnsd started: {} zone(s) from {}", holder.current()->zones.size(), db);
   save_state(); // serving already: a crash from here on finds these signatures
   malloc_trim(0);

@@ -2,6 +2,7 @@
 
 #include "dnsd/answer.hpp"
 #include "dnsd/answer_cache.hpp"
+#include "dnsd/metrics.hpp"
 #include "dnsd/transfer.hpp"
 
 #include <arpa/inet.h>
@@ -216,6 +217,12 @@ struct Server::Impl {
   // server cookie, which RFC 7873 §5.2.3 allows for.
   CookieJar cookies{random_secret()};
   std::map<std::string, std::size_t> connections_per_source; ///< guarded by conn_mutex
+  // Metrics: one set of counters per UDP worker (made before the workers start, never moved),
+  // one shared by the TCP connections.
+  std::list<QueryCounters> udp_counters;
+  QueryCounters tcp_counters{.shared = true};
+  RequestCounters requests;
+  std::atomic<std::uint64_t> tcp_refused{0};
 
   struct Connection {
     std::thread thread;
@@ -239,7 +246,7 @@ struct Server::Impl {
 
   // One worker: takes the datagrams waiting on its socket in batches (recvmmsg), answers each
   // from its answer cache or the snapshot, and sends the batch's answers with one sendmmsg.
-  void udp_loop(int fd) {
+  void udp_loop(int fd, QueryCounters& counters) {
     constexpr std::size_t kBatch = 32;
     constexpr std::size_t kMaxDatagram = 65535;
     // A blocking receive that gives up now and then, so that stop() is noticed.
@@ -281,6 +288,7 @@ struct Server::Impl {
         AnswerInfo info;
         const AnswerContext context{address_bytes(peer), now, &cookies};
         std::size_t len = cache.replay(request, snapshot.id, answer_out, info, &context);
+        const bool cache_hit = len != 0;
         if (len == 0) {
           len = answer(request, snapshot, false, answer_out, 0, &context, &info);
           if (len == kNotAnswered) {
@@ -294,6 +302,8 @@ struct Server::Impl {
           if (len > 0)
             cache.remember(request, snapshot.id, answer_out.first(len), info);
         }
+        if (len > 0)
+          counters.count(answer_out.first(len), cache_hit);
         // A client that proved its address with our server cookie is not limited: answers to
         // it cannot be reflected at anyone else (RFC 7873 §1).
         if (len > 0 && options.rate_limit.enabled && !info.cookie_valid) {
@@ -344,6 +354,8 @@ struct Server::Impl {
         serve_request(request, snapshot, peer, over_tcp, now, transfers, send,
                       options.apply_challenges ? &options.apply_challenges : nullptr);
     if (!o.summary.empty())
+      requests.count(request, o.refused);
+    if (!o.summary.empty())
       log->log(o.refused ? spdlog::level::warn : spdlog::level::info, "{}", o.summary);
   }
 
@@ -377,6 +389,7 @@ struct Server::Impl {
       }
       if (n == 0)
         break; // nothing sensible to say: a response or a runt; hang up
+      tcp_counters.count(std::span<const std::uint8_t>(out).subspan(2, n), false);
       out[0] = static_cast<std::uint8_t>(n >> 8);
       out[1] = static_cast<std::uint8_t>(n);
       if (!write_full(fd.get(), out.data(), n + 2, options.tcp_idle_timeout_ms))
@@ -410,8 +423,10 @@ struct Server::Impl {
       auto from_source = connections_per_source.find(p.address);
       if (live_connections >= options.max_tcp_connections ||
           (from_source != connections_per_source.end() &&
-           from_source->second >= options.max_tcp_per_source))
+           from_source->second >= options.max_tcp_per_source)) {
+        tcp_refused.fetch_add(1, std::memory_order_relaxed);
         continue;
+      }
       ++live_connections;
       ++connections_per_source[p.address];
       auto done = std::make_shared<std::atomic<bool>>(false);
@@ -450,7 +465,8 @@ Result<void> Server::bind(const std::vector<ListenAddress>& addresses) {
 
 void Server::start() {
   for (const Fd& fd : impl_->udp)
-    impl_->threads.emplace_back([this, f = fd.get()] { impl_->udp_loop(f); });
+    impl_->threads.emplace_back(
+        [this, f = fd.get(), &c = impl_->udp_counters.emplace_back()] { impl_->udp_loop(f, c); });
   for (const Fd& fd : impl_->tcp)
     impl_->threads.emplace_back([this, f = fd.get()] { impl_->tcp_accept_loop(f); });
 }
@@ -467,6 +483,30 @@ void Server::stop() {
   }
   for (auto& c : conns)
     c.thread.join();
+}
+
+void Server::write_metrics(MetricsText& out) const {
+  std::vector<const QueryCounters*> udp;
+  for (const auto& c : impl_->udp_counters)
+    udp.push_back(&c);
+  write_query_metrics(out, udp, impl_->tcp_counters);
+  const RateLimitStats rrl = impl_->limiter.totals();
+  out.family("moat_dnsd_rrl_answers_total", "counter",
+             "UDP answers held back by response rate limiting: dropped, or slipped (truncated)");
+  out.sample("moat_dnsd_rrl_answers_total", {{"action", "dropped"}}, static_cast<double>(rrl.dropped));
+  out.sample("moat_dnsd_rrl_answers_total", {{"action", "slipped"}}, static_cast<double>(rrl.slipped));
+  write_request_metrics(out, impl_->requests);
+  std::size_t live = 0;
+  {
+    std::lock_guard lock(impl_->conn_mutex);
+    live = impl_->live_connections;
+  }
+  out.family("moat_dnsd_tcp_connections", "gauge", "TCP connections open now");
+  out.sample("moat_dnsd_tcp_connections", static_cast<double>(live));
+  out.family("moat_dnsd_tcp_connections_refused_total", "counter",
+             "TCP connections closed at accept: over the total or per-source bound");
+  out.sample("moat_dnsd_tcp_connections_refused_total",
+             static_cast<double>(impl_->tcp_refused.load(std::memory_order_relaxed)));
 }
 
 } // namespace moat::dnsd

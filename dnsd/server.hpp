@@ -13,6 +13,10 @@
 #include <string_view>
 #include <vector>
 
+namespace moat {
+class MetricsText;
+}
+
 namespace spdlog {
 class logger;
 }
@@ -51,6 +55,10 @@ public:
   void start();
   /// Stops accepting, lets in-flight work finish, joins every thread.
   void stop();
+
+  /// Appends the server's metrics (queries, responses, answer cache, RRL, transfers and
+  /// UPDATEs, TCP connections). Any thread, any time after start().
+  void write_metrics(MetricsText& out) const;
 
 private:
   struct Impl;

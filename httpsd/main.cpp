@@ -3,23 +3,45 @@
 // `_mta-sts` id follows (DESIGN.md rule 2).
 #include "core/clock.hpp"
 #include "core/locations.hpp"
+#include "core/metrics_listener.hpp"
+#include "core/metrics_text.hpp"
 #include "core/mta_sts.hpp"
 #include "core/store.hpp"
+#include "core/tlsrpt_intake.hpp"
 #include "httpsd/server.hpp"
 #include "httpsd/sites.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace {
 
+/// RFC 8460 §5.3: success is a 2xx; the sender may retry after anything else, so a refusal of
+/// the report itself is a 4xx and only a failure of ours a 5xx.
+unsigned status_of(moat::TlsrptRefusal why) {
+  switch (why) {
+  case moat::TlsrptRefusal::kTooLarge:
+    return 413;
+  case moat::TlsrptRefusal::kMalformed:
+    return 400;
+  case moat::TlsrptRefusal::kNotOurs:
+    return 403;
+  case moat::TlsrptRefusal::kTooMany:
+    return 429;
+  case moat::TlsrptRefusal::kStore:
+    return 503;
+  }
+  return 500;
+}
+
 // What a site looks like to the poller: a change in any of these means publishing again.
 std::string fingerprint(const moat::httpsd::Site& s) {
-  return s.policy_text + '\0' + s.fullchain_pem + '\0' + s.key_pem;
+  return s.policy_text + '\0' + s.fullchain_pem + '\0' + s.key_pem + '\0' + s.report_path;
 }
 
 } // namespace
@@ -33,6 +55,7 @@ int main(int argc, char** argv) {
   moat::httpsd::Limits limits;
   int header_timeout_s = static_cast<int>(limits.handshake_and_header_timeout.count());
   int idle_timeout_s = static_cast<int>(limits.idle_timeout.count());
+  std::int64_t max_reports_per_day = 1000;
   app.add_option("--db", db,
                  "database written by the moat CLI (default $MOAT_DB or /var/lib/moat/moat.db)");
   app.add_option("--listen", listen,
@@ -48,6 +71,16 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections", limits.max_connections,
                  "connections served at once; more are closed at accept (default 512)")
       ->check(CLI::Range(1, 100000));
+  app.add_option("--max-connections-per-source", limits.max_connections_per_source,
+                 "connections one client address may hold open (default 16)")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--max-reports-per-day", max_reports_per_day,
+                 "TLS reports one domain may receive in 24 hours; more get 429 (default 1000)")
+      ->check(CLI::Range(1, 1000000));
+  std::optional<std::string> metrics;
+  app.add_option("--metrics", metrics,
+                 "ADDR:PORT on loopback for Prometheus scrapes of /metrics, or off (default "
+                 "127.0.0.1:9354)");
   app.add_option("--log-level", level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
@@ -69,6 +102,7 @@ int main(int argc, char** argv) {
 
   limits.handshake_and_header_timeout = std::chrono::seconds(header_timeout_s);
   limits.idle_timeout = std::chrono::seconds(idle_timeout_s);
+  limits.max_body_bytes = moat::kMaxTlsrptBody;
   moat::httpsd::Server server(log, limits);
   if (auto r = server.listen(*addresses); !r) {
     log->error("{}", r.error().message);
@@ -119,8 +153,47 @@ int main(int argc, char** argv) {
     }
   };
   server.every(std::chrono::milliseconds(poll_ms), poll);
+  server.on_report([&](const moat::httpsd::Site& site, std::string_view body,
+                       const std::string& peer) -> moat::httpsd::ReportAnswer {
+    moat::TlsrptSubmission submission;
+    submission.body = body;
+    submission.for_domain = site.domain_id;
+    submission.source = "https " + peer;
+    submission.max_per_day = max_reports_per_day;
+    auto taken = moat::take_tlsrpt_report(*store, submission, clock->now());
+    if (!taken) {
+      log->warn("report for {} from {} refused: {}", site.domain, peer, taken.error().message);
+      return {status_of(taken.error().why), taken.error().message};
+    }
+    const auto& r = taken->report;
+    if (!taken->stored) {
+      log->info("report {} of {} for {} from {} received again", r.report_id,
+                r.organization_name, site.domain, peer);
+      return {200, "report already received"};
+    }
+    std::uint64_t failed = 0;
+    for (const auto& p : r.policies)
+      failed += p.failed_sessions;
+    log->info("report {} of {} for {} from {}: {} polic{}, {} failed session{}", r.report_id,
+              r.organization_name, site.domain, peer, r.policies.size(),
+              r.policies.size() == 1 ? "y" : "ies", failed, failed == 1 ? "" : "s");
+    return {201, "report received"};
+  });
+  auto metrics_listener = moat::start_metrics(metrics, "127.0.0.1:9354", [&server] {
+    moat::MetricsText out;
+    server.write_metrics(out);
+    return out.text();
+  });
+  if (!metrics_listener) {
+    log->error("{}", metrics_listener.error().message);
+    return 1;
+  }
+  if (!metrics_listener->warning.empty())
+    log->warn("{}", metrics_listener->warning);
   for (const auto& a : *addresses)
     log->info("listening on {} (https)", a.to_string());
+  if (metrics_listener->listener)
+    log->info("metrics on http://{}/metrics", metrics.value_or("127.0.0.1:9354"));
   log->info("moat-httpsd started with {}", db);
   server.run();
   return 0;

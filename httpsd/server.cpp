@@ -2,6 +2,11 @@
 // connection, a deadline on every step (do_x/on_x pairs as in Beast's async-ssl example).
 #include "httpsd/server.hpp"
 
+#include "core/metrics_text.hpp"
+
+#include <array>
+#include <atomic>
+#include <mutex>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
@@ -64,6 +69,21 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::shared_ptr<spdlog::logger> log;
   Limits limits;
   std::size_t connections = 0;
+  std::map<asio::ip::address, std::size_t> per_source; ///< connections open per client address
+  ReportHandler reports;
+
+  // Metrics: written on the io thread, read by the metrics thread.
+  struct Counters {
+    std::atomic<std::uint64_t> handshakes{0}, handshake_failures{0};
+    std::atomic<std::uint64_t> refused_connections{0};
+    std::array<std::atomic<std::uint64_t>, 600> by_status{}; ///< responses by HTTP status
+    std::atomic<std::uint64_t> reports_by_status[600]{};    ///< answers to POSTed reports
+    std::mutex fetch_mutex;                                  ///< guards policy_fetches
+    std::map<std::string, std::uint64_t> policy_fetches;     ///< per host, 200 answers only
+  } counters;
+  static void bump(std::atomic<std::uint64_t>& c) {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   /// A task run on the io thread every `period`.
   struct Periodic {
     asio::steady_timer timer;
@@ -110,15 +130,32 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
 namespace {
 
+/// The media type of a Content-Type value, lower case, without parameters.
+std::string media_type(std::string_view value) {
+  value = value.substr(0, value.find(';'));
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+    value.remove_suffix(1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+    value.remove_prefix(1);
+  return lower(value);
+}
+
 /// One client connection: handshake, then requests until the client closes, misbehaves or
-/// reaches a limit.
+/// reaches a limit. A request head is read first; only a POST to a report path goes on to read a
+/// body, within the same deadline as the head (a slow sender cannot hold the connection).
 class Session : public std::enable_shared_from_this<Session> {
 public:
-  Session(tcp::socket socket, std::shared_ptr<Server::Impl> server)
-      : stream_(std::move(socket), server->base), server_(std::move(server)) {
+  Session(tcp::socket socket, std::shared_ptr<Server::Impl> server, asio::ip::address peer)
+      : stream_(std::move(socket), server->base), server_(std::move(server)),
+        peer_(std::move(peer)) {
     ++server_->connections;
+    ++server_->per_source[peer_];
   }
-  ~Session() { --server_->connections; }
+  ~Session() {
+    --server_->connections;
+    if (auto it = server_->per_source.find(peer_); it != server_->per_source.end() && --it->second == 0)
+      server_->per_source.erase(it);
+  }
 
   void run() {
     beast::get_lowest_layer(stream_).expires_after(server_->limits.handshake_and_header_timeout);
@@ -128,61 +165,147 @@ public:
 
 private:
   void on_handshake(beast::error_code ec) {
-    if (ec)
+    if (ec) {
+      Server::Impl::bump(server_->counters.handshake_failures);
       return; // scanners and clients without SNI: nothing worth a log line
+    }
+    Server::Impl::bump(server_->counters.handshakes);
     do_read();
   }
 
   void do_read() {
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(server_->limits.max_header_bytes));
-    parser_->body_limit(0); // GET and HEAD carry no body
+    head_.emplace();
+    head_->header_limit(static_cast<std::uint32_t>(server_->limits.max_header_bytes));
+    // Only the head is read here: a body's length is judged once the path is known (Beast
+    // would otherwise refuse a Content-Length over its default 1 MiB while reading the head).
+    head_->body_limit(boost::none);
     beast::get_lowest_layer(stream_).expires_after(
         requests_ == 0 ? server_->limits.handshake_and_header_timeout
                        : server_->limits.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    http::async_read_header(stream_, buffer_, *head_,
+                            beast::bind_front_handler(&Session::on_head, shared_from_this()));
   }
 
-  void on_read(beast::error_code ec, std::size_t) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
-        ec == ssl::error::stream_truncated)
+  /// A read failed: close quietly when the client went or was too slow, else answer and close.
+  void on_read_error(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::eof || ec == ssl::error::stream_truncated)
       return do_close();
-    if (ec) {
-      // A request that does not parse, or is too large: answer it and close.
-      if (ec == http::error::header_limit)
-        return respond(http::status::request_header_fields_too_large, "header too large\n", false,
-                       11, false);
-      if (ec == http::error::body_limit)
-        return respond(http::status::payload_too_large, "body too large\n", false, 11, false);
-      return respond(http::status::bad_request, "bad request\n", false, 11, false);
-    }
-    ++requests_;
-    const auto& req = parser_->get();
-    const bool keep = req.keep_alive() && requests_ < server_->limits.max_requests_per_connection;
-    handle(req, keep);
+    if (ec == http::error::header_limit)
+      return fail_request(http::status::request_header_fields_too_large, "header too large\n");
+    if (ec == http::error::body_limit)
+      return fail_request(http::status::payload_too_large, "body too large\n");
+    // Malformed, or framing that could smuggle a request: two different Content-Lengths,
+    // Content-Length with Transfer-Encoding (Beast refuses both).
+    return fail_request(http::status::bad_request, "bad request\n");
   }
 
-  void handle(const http::request<http::empty_body>& req, bool keep) {
-    const unsigned version = req.version();
-    if (req.method() != http::verb::get && req.method() != http::verb::head)
-      return respond(http::status::method_not_allowed, "method not allowed\n", keep, version, false,
-                     "GET, HEAD");
+  void fail_request(http::status status, std::string text) {
+    respond(status, std::move(text), false, 11, false);
+  }
+
+  void on_head(beast::error_code ec, std::size_t) {
+    if (ec)
+      return on_read_error(ec);
+    ++requests_;
+    const auto& req = head_->get();
+    const bool keep = req.keep_alive() && requests_ < server_->limits.max_requests_per_connection;
+    // RFC 9112 §6.3: a Transfer-Encoding whose last coding is not chunked leaves the length
+    // unknown; Beast would read no body at all, so refuse it rather than guess.
+    if (req.count(http::field::transfer_encoding) != 0 && !head_->chunked())
+      return fail_request(http::status::bad_request, "bad Transfer-Encoding\n");
     auto host_field = req[http::field::host];
     if (host_field.empty())
-      return respond(http::status::bad_request, "no Host header\n", false, version, false);
-    std::string host = lower(host_field.substr(0, host_field.find(':')));
-    const auto& catalog = *server_->catalog;
-    auto it = catalog.find(host);
-    if (it == catalog.end() || req.target() != kPolicyPath)
-      return respond(http::status::not_found, "not found\n", keep, version,
-                     req.method() == http::verb::head);
-    respond(http::status::ok, it->second.site.policy_text, keep, version,
-            req.method() == http::verb::head);
+      return fail_request(http::status::bad_request, "no Host header\n");
+    const std::string host = lower(host_field.substr(0, host_field.find(':')));
+    auto it = server_->catalog->find(host);
+    const Site* site = it == server_->catalog->end() ? nullptr : &it->second.site;
+    const bool report_path =
+        site != nullptr && !site->report_path.empty() && req.target() == site->report_path;
+    if (report_path && req.method() == http::verb::post && server_->reports)
+      return start_report(*site, keep);
+    const unsigned version = req.version();
+    const bool head = req.method() == http::verb::head;
+    // A body nobody reads leaves the connection unusable: answer, then close.
+    const bool body_pending = !head_->is_done();
+    if (report_path && server_->reports)
+      return respond(http::status::method_not_allowed, "method not allowed\n",
+                     keep && !body_pending, version, head, "POST");
+    if (req.method() != http::verb::get && !head)
+      return respond(http::status::method_not_allowed, "method not allowed\n",
+                     keep && !body_pending, version, false, "GET, HEAD");
+    if (body_pending)
+      return fail_request(http::status::payload_too_large, "body too large\n"); // GET with a body
+    if (site == nullptr || req.target() != kPolicyPath)
+      return respond(http::status::not_found, "not found\n", keep, version, head);
+    {
+      std::lock_guard lock(server_->counters.fetch_mutex);
+      ++server_->counters.policy_fetches[site->host];
+    }
+    respond(http::status::ok, site->policy_text, keep, version, head);
+  }
+
+  // A report (RFC 8460 §5.3): application/tlsrpt+gzip or +json, at most max_body_bytes.
+  void start_report(const Site& site, bool keep) {
+    const auto& req = head_->get();
+    const std::string type = media_type(req[http::field::content_type]);
+    if (type != "application/tlsrpt+gzip" && type != "application/tlsrpt+json")
+      return refuse_report(site, http::status::unsupported_media_type,
+                           "send application/tlsrpt+gzip or application/tlsrpt+json");
+    if (auto length = head_->content_length();
+        length && *length > server_->limits.max_body_bytes)
+      return refuse_report(site, http::status::payload_too_large, "report too large");
+    body_.emplace(std::move(*head_));
+    body_->body_limit(server_->limits.max_body_bytes);
+    report_site_ = site;
+    keep_ = keep;
+    if (beast::iequals(body_->get()[http::field::expect], "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                     body_->get().version());
+      continue_ = cont;
+      http::async_write(stream_, *cont,
+                        [self = shared_from_this()](beast::error_code e, std::size_t) {
+                          if (e)
+                            return;
+                          self->read_report();
+                        });
+      return;
+    }
+    read_report();
+  }
+
+  /// A report refused before it reached the intake: logged like the intake's refusals.
+  void refuse_report(const Site& site, http::status status, std::string_view why) {
+    server_->log->warn("report for {} from {} refused: {} ({})", site.domain, peer_.to_string(),
+                       why, static_cast<unsigned>(status));
+    Server::Impl::bump(server_->counters.reports_by_status[static_cast<unsigned>(status)]);
+    fail_request(status, std::string(why) + "\n");
+  }
+
+  void read_report() {
+    // The head's deadline still runs: head and body together within it.
+    http::async_read(stream_, buffer_, *body_,
+                     beast::bind_front_handler(&Session::on_report, shared_from_this()));
+  }
+
+  void on_report(beast::error_code ec, std::size_t) {
+    if (ec == http::error::body_limit)
+      return refuse_report(report_site_, http::status::payload_too_large, "report too large");
+    if (ec)
+      return on_read_error(ec);
+    const auto& req = body_->get();
+    ReportAnswer answer = server_->reports(report_site_, req.body(), peer_.to_string());
+    if (answer.status < 600)
+      Server::Impl::bump(server_->counters.reports_by_status[answer.status]);
+    const bool ok = answer.status < 300;
+    respond(static_cast<http::status>(answer.status), answer.text + "\n", ok && keep_,
+            req.version(), false);
   }
 
   void respond(http::status status, std::string body, bool keep, unsigned version, bool head,
                std::string_view allow = {}) {
+    if (static_cast<unsigned>(status) < 600)
+      Server::Impl::bump(server_->counters.by_status[static_cast<unsigned>(status)]);
     auto res = std::make_shared<http::response<http::string_body>>(status, version);
     res->set(http::field::server, "moat-httpsd");
     res->set(http::field::content_type, "text/plain");
@@ -215,8 +338,13 @@ private:
 
   beast::ssl_stream<beast::tcp_stream> stream_;
   std::shared_ptr<Server::Impl> server_;
+  asio::ip::address peer_;
   beast::flat_buffer buffer_{8 * 1024};
-  std::optional<http::request_parser<http::empty_body>> parser_;
+  std::optional<http::request_parser<http::empty_body>> head_;
+  std::optional<http::request_parser<http::string_body>> body_;
+  Site report_site_; ///< a copy: the catalog may be replaced while the body is read
+  bool keep_ = false;
+  std::shared_ptr<void> continue_;
   std::shared_ptr<http::response<http::string_body>> response_;
   std::size_t requests_ = 0;
 };
@@ -242,11 +370,19 @@ void Server::Impl::on_accept(tcp::acceptor& acceptor, beast::error_code ec, tcp:
     });
     return;
   }
-  if (connections >= limits.max_connections) {
+  beast::error_code peer_ec;
+  const asio::ip::address peer = socket.remote_endpoint(peer_ec).address();
+  auto open = per_source.find(peer);
+  if (peer_ec || connections >= limits.max_connections ||
+      (open != per_source.end() && open->second >= limits.max_connections_per_source)) {
     beast::error_code ignored;
-    socket.close(ignored); // over the limit: refuse rather than queue
+    socket.close(ignored); // over a limit: refuse rather than queue
+    bump(counters.refused_connections);
   } else {
-    std::make_shared<Session>(std::move(socket), shared_from_this())->run();
+    // An answer goes out as TLS records of its own (head, body, close_notify): without this,
+    // Nagle holds the later ones until the client's delayed ACK, 40 ms a request.
+    socket.set_option(tcp::no_delay(true), peer_ec);
+    std::make_shared<Session>(std::move(socket), shared_from_this(), peer)->run();
   }
   do_accept(acceptor);
 }
@@ -310,6 +446,8 @@ std::vector<std::string> Server::publish(const SiteSet& sites) {
   return served;
 }
 
+void Server::on_report(ReportHandler handler) { impl_->reports = std::move(handler); }
+
 void Server::every(std::chrono::milliseconds period, std::function<void()> task) {
   auto& p = *impl_->periodic.emplace_back(
       std::make_unique<Impl::Periodic>(asio::steady_timer(impl_->io), period, std::move(task)));
@@ -323,6 +461,37 @@ void Server::run() {
     impl_->io.stop();
   });
   impl_->io.run();
+}
+
+void Server::write_metrics(MetricsText& out) const {
+  auto& c = impl_->counters;
+  const auto get = [](const std::atomic<std::uint64_t>& a) {
+    return static_cast<double>(a.load(std::memory_order_relaxed));
+  };
+  out.family("moat_httpsd_tls_handshakes_total", "counter",
+             "TLS handshakes: completed, or failed (no or unknown SNI, protocol, timeout)");
+  out.sample("moat_httpsd_tls_handshakes_total", {{"result", "ok"}}, get(c.handshakes));
+  out.sample("moat_httpsd_tls_handshakes_total", {{"result", "failed"}}, get(c.handshake_failures));
+  out.family("moat_httpsd_connections_refused_total", "counter",
+             "Connections closed at accept: over the total or per-source bound");
+  out.sample("moat_httpsd_connections_refused_total", get(c.refused_connections));
+  out.family("moat_httpsd_responses_total", "counter", "HTTP responses, by status");
+  for (std::size_t code = 100; code < c.by_status.size(); ++code)
+    if (const double n = get(c.by_status[code]); n > 0)
+      out.sample("moat_httpsd_responses_total", {{"status", std::to_string(code)}}, n);
+  out.family("moat_httpsd_policy_fetches_total", "counter",
+             "MTA-STS policies served (200), per mta-sts host");
+  {
+    std::lock_guard lock(c.fetch_mutex);
+    for (const auto& [host, n] : c.policy_fetches)
+      out.sample("moat_httpsd_policy_fetches_total", {{"host", host}}, static_cast<double>(n));
+  }
+  out.family("moat_httpsd_reports_total", "counter",
+             "TLS reports POSTed, by the status answered: 201 stored, 200 already had, 4xx "
+             "refused, 503 not stored");
+  for (std::size_t code = 100; code < 600; ++code)
+    if (const double n = get(c.reports_by_status[code]); n > 0)
+      out.sample("moat_httpsd_reports_total", {{"status", std::to_string(code)}}, n);
 }
 
 } // namespace moat::httpsd

@@ -15,6 +15,10 @@
 #include <string_view>
 #include <vector>
 
+namespace moat {
+class MetricsText;
+}
+
 namespace spdlog {
 class logger;
 }
@@ -30,8 +34,21 @@ struct Limits {
   std::chrono::seconds idle_timeout{30};                 ///< between keep-alive requests
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_connections = 512;
+  std::size_t max_connections_per_source = 16; ///< per client address
   std::size_t max_requests_per_connection = 100;
+  std::size_t max_body_bytes = 1024 * 1024; ///< a POSTed report, as sent
 };
+
+/// The answer to one POSTed report: an HTTP status and a line of text for the sender.
+struct ReportAnswer {
+  unsigned status = 500;
+  std::string text;
+};
+
+/// Takes in a report POSTed to `site`'s report path by `peer` (an address). Runs on the io
+/// thread, so it must be quick (one small SQLite transaction is).
+using ReportHandler =
+    std::function<ReportAnswer(const Site& site, std::string_view body, const std::string& peer)>;
 
 class Server {
 public:
@@ -48,11 +65,18 @@ public:
   /// before run().
   std::vector<std::string> publish(const SiteSet& sites);
 
+  /// Where POSTed reports go; without a handler every POST is refused with 405.
+  void on_report(ReportHandler handler);
+
   /// Runs `task` now and then every `period` on the io thread.
   void every(std::chrono::milliseconds period, std::function<void()> task);
 
   /// Serves until SIGINT or SIGTERM.
   void run();
+
+  /// Appends the server's metrics (TLS handshakes, requests by status, policy fetches, reports,
+  /// connections). Any thread.
+  void write_metrics(MetricsText& out) const;
 
   struct Impl; ///< the Beast and OpenSSL state, in server.cpp
 

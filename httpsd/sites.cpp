@@ -37,6 +37,11 @@ Result<SiteSet> read_sites(Store& store) {
       s.policy_text = policy_text(**policy);
       s.fullchain_pem = (*cert)->fullchain_pem;
       s.key_pem = (*cert)->key_pem;
+      auto rua = store.tlsrpt_rua(d.id);
+      if (!rua)
+        return std::unexpected(rua.error());
+      if (*rua)
+        s.report_path = builtin_tlsrpt_path(**rua, d.name);
       out.sites.emplace(s.host, std::move(s));
     }
     return {};

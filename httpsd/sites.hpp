@@ -20,6 +20,9 @@ struct Site {
   std::string policy_text;   ///< the exact bytes of /.well-known/mta-sts.txt
   std::string fullchain_pem; ///< the certificate presented for `host`
   std::string key_pem;
+  /// Where this host takes SMTP TLS reports by POST (RFC 8460 §5.3), from the domain's TLSRPT
+  /// `rua`; empty when the rua names no https://mta-sts.DOMAIN/ URI.
+  std::string report_path;
 };
 
 /// Every site that can be served, keyed by host. Domains whose policy is invalid (a policy in
