@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <mutex>
+#include <sstream>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
@@ -43,12 +44,21 @@ void harden(ssl::context& ctx) {
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_cipher_list(native, kTls12Ciphers);
+  // Resumption by ticket only (stateless): a server-side session cache would be walked whole
+  // every 255 handshakes to flush it, for clients that mostly never come back. One ticket per
+  // handshake is enough for a sender that does.
+  SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(native, 1);
 }
 
 /// One served host and the TLS context holding its certificate.
 struct ServedSite {
   Site site;
   std::shared_ptr<ssl::context> tls;
+  /// The whole HTTP/1.1 answer to GET of the policy, kept-alive and closing: made once per
+  /// publish, written as they are (the answer every sender asks for).
+  std::shared_ptr<const std::string> policy_keep, policy_close;
+  std::shared_ptr<std::atomic<std::uint64_t>> fetches; ///< 200 answers, shared with the metrics
 };
 using Catalog = std::map<std::string, ServedSite>;
 
@@ -57,6 +67,20 @@ std::string lower(std::string_view s) {
   for (char& c : out)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
+}
+
+/// The whole answer to an HTTP/1.1 GET of the policy, as Session::respond would write it.
+std::shared_ptr<const std::string> policy_answer(const std::string& policy, bool keep) {
+  http::response<http::string_body> res(http::status::ok, 11);
+  res.set(http::field::server, "moat-httpsd");
+  res.set(http::field::content_type, "text/plain");
+  res.set(http::field::cache_control, "no-cache");
+  res.keep_alive(keep);
+  res.body() = policy;
+  res.prepare_payload();
+  std::ostringstream out;
+  out << res;
+  return std::make_shared<const std::string>(out.str());
 }
 
 } // namespace
@@ -78,8 +102,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::atomic<std::uint64_t> refused_connections{0};
     std::array<std::atomic<std::uint64_t>, 600> by_status{}; ///< responses by HTTP status
     std::atomic<std::uint64_t> reports_by_status[600]{};    ///< answers to POSTed reports
-    std::mutex fetch_mutex;                                  ///< guards policy_fetches
-    std::map<std::string, std::uint64_t> policy_fetches;     ///< per host, 200 answers only
+    std::mutex fetch_mutex; ///< guards policy_fetches (the map; the counts are atomics)
+    std::map<std::string, std::shared_ptr<std::atomic<std::uint64_t>>> policy_fetches;
   } counters;
   static void bump(std::atomic<std::uint64_t>& c) {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -238,9 +262,14 @@ private:
       return fail_request(http::status::payload_too_large, "body too large\n"); // GET with a body
     if (site == nullptr || req.target() != kPolicyPath)
       return respond(http::status::not_found, "not found\n", keep, version, head);
-    {
-      std::lock_guard lock(server_->counters.fetch_mutex);
-      ++server_->counters.policy_fetches[site->host];
+    const ServedSite& served = it->second;
+    Server::Impl::bump(*served.fetches);
+    if (version == 11 && !head) {
+      Server::Impl::bump(server_->counters.by_status[200]);
+      raw_ = keep ? served.policy_keep : served.policy_close;
+      beast::get_lowest_layer(stream_).expires_after(server_->limits.idle_timeout);
+      return asio::async_write(stream_, asio::buffer(*raw_),
+                               beast::bind_front_handler(&Session::on_write, shared_from_this(), keep));
     }
     respond(http::status::ok, site->policy_text, keep, version, head);
   }
@@ -346,6 +375,7 @@ private:
   bool keep_ = false;
   std::shared_ptr<void> continue_;
   std::shared_ptr<http::response<http::string_body>> response_;
+  std::shared_ptr<const std::string> raw_; ///< a prepared answer being written
   std::size_t requests_ = 0;
 };
 
@@ -438,7 +468,16 @@ std::vector<std::string> Server::publish(const SiteSet& sites) {
         continue;
       }
     }
-    next->emplace(host, ServedSite{site, std::move(tls)});
+    ServedSite entry{site, std::move(tls), policy_answer(site.policy_text, true),
+                     policy_answer(site.policy_text, false), nullptr};
+    {
+      std::lock_guard lock(impl_->counters.fetch_mutex);
+      auto& counter = impl_->counters.policy_fetches[host];
+      if (!counter)
+        counter = std::make_shared<std::atomic<std::uint64_t>>(0);
+      entry.fetches = counter;
+    }
+    next->emplace(host, std::move(entry));
     served.push_back(host);
   }
   // Sessions in flight keep the SSL_CTX they were switched to (OpenSSL counts references).
@@ -484,7 +523,7 @@ void Server::write_metrics(MetricsText& out) const {
   {
     std::lock_guard lock(c.fetch_mutex);
     for (const auto& [host, n] : c.policy_fetches)
-      out.sample("moat_httpsd_policy_fetches_total", {{"host", host}}, static_cast<double>(n));
+      out.sample("moat_httpsd_policy_fetches_total", {{"host", host}}, get(*n));
   }
   out.family("moat_httpsd_reports_total", "counter",
              "TLS reports POSTed, by the status answered: 201 stored, 200 already had, 4xx "
