@@ -32,5 +32,7 @@ void add_transfer_commands(CLI::App& app, Context& ctx);
 void add_tick_commands(CLI::App& app, Context& ctx);
 /// `reports` and `reports import` (SMTP TLS reports).
 void add_report_commands(CLI::App& app, Context& ctx);
+/// `check`: the live domain audited as a sender would.
+void add_check_command(CLI::App& app, Context& ctx);
 
 } // namespace moat::cli

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   moat::cli::add_transfer_commands(app, ctx);
   moat::cli::add_tick_commands(app, ctx);
   moat::cli::add_report_commands(app, ctx);
+  moat::cli::add_check_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -1,10 +1,25 @@
 #include "core/locations.hpp"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <charconv>
 #include <cstdlib>
 
 namespace moat {
+
+socklen_t socket_address(const ListenAddress& a, sockaddr_storage& out) {
+  out = {};
+  if (a.ipv6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&out);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(a.port);
+    return inet_pton(AF_INET6, a.host.c_str(), &s6->sin6_addr) == 1 ? sizeof(sockaddr_in6) : 0;
+  }
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&out);
+  s4->sin_family = AF_INET;
+  s4->sin_port = htons(a.port);
+  return inet_pton(AF_INET, a.host.c_str(), &s4->sin_addr) == 1 ? sizeof(sockaddr_in) : 0;
+}
 
 std::string ListenAddress::to_string() const {
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);

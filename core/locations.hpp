@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <sys/socket.h>
 #include <string_view>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct ListenAddress {
   /// "ADDR:PORT" or "[ADDR6]:PORT".
   [[nodiscard]] std::string to_string() const;
 };
+
+/// The socket address of `a`, for bind() and connect(), and its length; 0 when the host is not
+/// a numeric address of its family.
+[[nodiscard]] socklen_t socket_address(const ListenAddress& a, sockaddr_storage& out);
 
 /// "ADDR:PORT" or "[ADDR6]:PORT": a numeric address (an IPv6 one in brackets, since "::1:53"
 /// is ambiguous) and a port from 1 to 65535.

@@ -117,20 +117,7 @@ Result<std::unique_ptr<MetricsListener>> MetricsListener::start(const ListenAddr
   auto impl = std::make_unique<Impl>();
   impl->render = std::move(render);
   sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (address.ipv6) {
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(address.port);
-    inet_pton(AF_INET6, address.host.c_str(), &s6->sin6_addr);
-    len = sizeof *s6;
-  } else {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(address.port);
-    inet_pton(AF_INET, address.host.c_str(), &s4->sin_addr);
-    len = sizeof *s4;
-  }
+  const socklen_t len = socket_address(address, ss); // the address parsed: is_loopback read it
   impl->fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int one = 1;
   if (impl->fd < 0 || ::setsockopt(impl->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||

@@ -55,22 +55,9 @@ private:
 
 Result<Fd> open_socket(const ListenAddress& a, int type, bool reuseport) {
   sockaddr_storage ss{};
-  socklen_t len;
-  if (a.ipv6) {
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(a.port);
-    if (inet_pton(AF_INET6, a.host.c_str(), &s6->sin6_addr) != 1)
-      return fail("bad IPv6 address " + a.host);
-    len = sizeof(sockaddr_in6);
-  } else {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(a.port);
-    if (inet_pton(AF_INET, a.host.c_str(), &s4->sin_addr) != 1)
-      return fail("bad IPv4 address " + a.host);
-    len = sizeof(sockaddr_in);
-  }
+  const socklen_t len = socket_address(a, ss);
+  if (len == 0)
+    return fail(std::string("bad ") + (a.ipv6 ? "IPv6" : "IPv4") + " address " + a.host);
   Fd fd(::socket(ss.ss_family, type | SOCK_CLOEXEC, 0));
   if (fd.get() < 0)
     return fail("socket: " + std::string(std::strerror(errno)));
