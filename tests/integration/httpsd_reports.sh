@@ -722,6 +722,47 @@ until [[ "$(lim 127.0.0.1)" == 200 ]]; do
   sleep 0.05
 done
 
+step "out of file descriptors (ulimit 48): the server stays up, and serves again once they are back"
+fd_port=$(free_port)
+prlimit --nofile=48 "$MOATHTTPSD_BIN" --db "$MOAT_DB" --listen "127.0.0.1:$fd_port" --poll-ms 100 \
+  --metrics off --header-timeout 2 --max-connections 1000 --max-connections-per-source 1000 \
+  >>"$WORK/httpsd-fd.log" 2>&1 &
+fd_pid=$!
+track_pid "$fd_pid"
+deadline=$(($(now_ms) + 10000))
+until [[ "$(https "$WEB" "$fd_port" /.well-known/mta-sts.txt)" == 200 ]]; do
+  (($(now_ms) < deadline)) || die "moat-httpsd with 48 descriptors did not serve within 10 s" "200" "$(cat "$WORK/httpsd-fd.log")"
+  sleep 0.05
+done
+rm -f "$WORK/fd-held" "$WORK/fd-release"
+# 80 plain TCP connections, held: each one the server accepts costs it a descriptor.
+"$PYTHON" - "$fd_port" "$WORK/fd-held" "$WORK/fd-release" <<'PY' &
+import os, socket, sys, time
+port, held, release = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(80)]
+open(held, "w").close()
+deadline = time.time() + 20
+while not os.path.exists(release) and time.time() < deadline:
+    time.sleep(0.02)
+for s in socks:
+    s.close()
+PY
+fd_holder=$!
+deadline=$(($(now_ms) + 10000))
+until [[ -e "$WORK/fd-held" ]] && grep -q 'accept: Too many open files' "$WORK/httpsd-fd.log"; do
+  (($(now_ms) < deadline)) || { fail "no 'accept: Too many open files' in the log within 10 s" "the warning" "$(tail -n 5 "$WORK/httpsd-fd.log")"; break; }
+  sleep 0.05
+done
+kill -0 "$fd_pid" 2>/dev/null || fail "moat-httpsd exited when its descriptors ran out" "running" "$(tail -n 5 "$WORK/httpsd-fd.log")"
+touch "$WORK/fd-release"
+wait "$fd_holder" || true
+deadline=$(($(now_ms) + 10000))
+until [[ "$(https "$WEB" "$fd_port" /.well-known/mta-sts.txt)" == 200 ]]; do
+  (($(now_ms) < deadline)) || { fail "not served again within 10 s of the descriptors coming back" "200" "$(tail -n 5 "$WORK/httpsd-fd.log")"; break; }
+  sleep 0.05
+done
+kill -0 "$fd_pid" 2>/dev/null || fail "moat-httpsd is not running after the descriptors came back"
+
 step "the log: one warning per refused report, one info line per report taken"
 # Refused above: 1 (Expect) + 4 (media types) + 4 (not reports) + 3 (other domains)
 # + 4 (sizes) + 1 (daily bound) = 17; taken or taken again: 6 + C1 + P1 + G1 + H1 + 4 = 14.
