@@ -332,9 +332,13 @@ public:
   /// after `since`, oldest first.
   [[nodiscard]] Result<std::vector<StoredTlsrptReport>> tlsrpt_reports(std::int64_t domain_id,
                                                                        UnixTime since);
-  /// How many reports the domain received at or after `since` (what moat-httpsd bounds).
-  [[nodiscard]] Result<std::int64_t> count_tlsrpt_received(std::int64_t domain_id,
-                                                           UnixTime since);
+  /// How many reports the domain received at or after `since`, and their octets of JSON
+  /// (what moat-httpsd bounds).
+  struct TlsrptVolume {
+    std::int64_t reports = 0;
+    std::int64_t octets = 0;
+  };
+  [[nodiscard]] Result<TlsrptVolume> tlsrpt_received_since(std::int64_t domain_id, UnixTime since);
 
   // TSIG keys and secondaries (zone transfers).
   [[nodiscard]] Result<std::vector<TsigKey>> tsig_keys();

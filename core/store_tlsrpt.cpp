@@ -40,13 +40,17 @@ Result<std::vector<StoredTlsrptReport>> Store::tlsrpt_reports(std::int64_t domai
       domain_id, std::int64_t{since});
 }
 
-Result<std::int64_t> Store::count_tlsrpt_received(std::int64_t domain_id, UnixTime since) {
-  auto n = impl_->first_row<std::int64_t>(
-      "SELECT count(*) FROM tlsrpt_reports WHERE domain_id = ? AND received >= ?",
-      [](sqlite3_stmt* s) { return sqlite3_column_int64(s, 0); }, domain_id, std::int64_t{since});
-  if (!n)
-    return std::unexpected(n.error());
-  return n->value_or(0);
+Result<Store::TlsrptVolume> Store::tlsrpt_received_since(std::int64_t domain_id, UnixTime since) {
+  auto v = impl_->first_row<TlsrptVolume>(
+      "SELECT count(*), coalesce(sum(length(CAST(json AS BLOB))), 0) FROM tlsrpt_reports "
+      "WHERE domain_id = ? AND received >= ?",
+      [](sqlite3_stmt* s) {
+        return TlsrptVolume{sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)};
+      },
+      domain_id, std::int64_t{since});
+  if (!v)
+    return std::unexpected(v.error());
+  return v->value_or(TlsrptVolume{});
 }
 
 } // namespace moat

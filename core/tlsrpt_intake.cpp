@@ -78,14 +78,19 @@ std::expected<TlsrptIntake, TlsrptIntakeError> store_tlsrpt(Store& store, Decode
   auto domain = attribute(store, decoded.report, submission.for_domain);
   if (!domain)
     return std::unexpected(domain.error());
-  if (submission.max_per_day > 0) {
-    auto n = store.count_tlsrpt_received(domain->id, now - 86400);
-    if (!n)
-      return refuse(TlsrptRefusal::kStore, n.error().message);
-    if (*n >= submission.max_per_day)
+  if (submission.max_per_day > 0 || submission.max_octets_per_day > 0) {
+    auto v = store.tlsrpt_received_since(domain->id, now - 86400);
+    if (!v)
+      return refuse(TlsrptRefusal::kStore, v.error().message);
+    if (submission.max_per_day > 0 && v->reports >= submission.max_per_day)
       return refuse(TlsrptRefusal::kTooMany, domain->name.to_string() + " has received " +
-                                                 std::to_string(*n) +
+                                                 std::to_string(v->reports) +
                                                  " reports in the last 24 hours");
+    if (submission.max_octets_per_day > 0 &&
+        v->octets + static_cast<std::int64_t>(decoded.json.size()) > submission.max_octets_per_day)
+      return refuse(TlsrptRefusal::kTooMany,
+                    domain->name.to_string() + " has received " + std::to_string(v->octets) +
+                        " octets of reports in the last 24 hours");
   }
   StoredTlsrptReport row;
   row.domain_id = domain->id;

@@ -41,6 +41,9 @@ struct TlsrptSubmission {
   /// Refuse when the domain has received this many reports in the last 24 hours (0: no bound;
   /// the CLI imports what the operator gives it).
   std::int64_t max_per_day = 0;
+  /// Likewise for the octets of JSON stored in 24 hours (0: no bound): reports come from
+  /// anyone, and 1000 of 4 MiB each would be 4 GB a day.
+  std::int64_t max_octets_per_day = 0;
 };
 
 struct TlsrptIntake {

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   int header_timeout_s = static_cast<int>(limits.handshake_and_header_timeout.count());
   int idle_timeout_s = static_cast<int>(limits.idle_timeout.count());
   std::int64_t max_reports_per_day = 1000;
+  std::int64_t max_report_mib_per_day = 64;
   app.add_option("--db", db,
                  "database written by the moat CLI (default $MOAT_DB or /var/lib/moat/moat.db)");
   app.add_option("--listen", listen,
@@ -77,6 +78,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-reports-per-day", max_reports_per_day,
                  "TLS reports one domain may receive in 24 hours; more get 429 (default 1000)")
       ->check(CLI::Range(1, 1000000));
+  app.add_option("--max-report-mib-per-day", max_report_mib_per_day,
+                 "MiB of TLS reports one domain may receive in 24 hours; more get 429 (default 64)")
+      ->check(CLI::Range(1, 100000));
   std::optional<std::string> metrics;
   app.add_option("--metrics", metrics,
                  "ADDR:PORT on loopback for Prometheus scrapes of /metrics, or off (default "
@@ -160,6 +164,7 @@ int main(int argc, char** argv) {
     submission.for_domain = site.domain_id;
     submission.source = "https " + peer;
     submission.max_per_day = max_reports_per_day;
+    submission.max_octets_per_day = max_report_mib_per_day * 1024 * 1024;
     auto taken = moat::take_tlsrpt_report(*store, submission, clock->now());
     if (!taken) {
       log->warn("report for {} from {} refused: {}", site.domain, peer, taken.error().message);

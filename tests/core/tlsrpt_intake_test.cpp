@@ -75,12 +75,14 @@ protected:
   std::expected<TlsrptIntake, TlsrptIntakeError> take(const std::string& body,
                                                       std::int64_t for_domain = 0,
                                                       std::int64_t max_per_day = 0,
-                                                      UnixTime now = kNow) {
+                                                      UnixTime now = kNow,
+                                                      std::int64_t max_octets = 0) {
     TlsrptSubmission s;
     s.body = body;
     s.for_domain = for_domain;
     s.source = "https 192.0.2.7";
     s.max_per_day = max_per_day;
+    s.max_octets_per_day = max_octets;
     return take_tlsrpt_report(*store_, s, now);
   }
 
@@ -171,6 +173,21 @@ TEST_F(TlsrptIntakeTest, BoundsReportsPerDomainPerDay) {
   // Other domains have their own bound, and a day later there is room again.
   EXPECT_TRUE(take(report("R", "id3", "other.test", 1, 0), 0, 3));
   EXPECT_TRUE(take(report("R", "id3", "example.test", 1, 0), 0, 3, kNow + 86401));
+}
+
+TEST_F(TlsrptIntakeTest, BoundsReportOctetsPerDomainPerDay) {
+  const std::string first = report("R", "o1", "example.test", 1, 0);
+  const std::string second = report("R", "o2", "example.test", 1, 0);
+  const auto bound = static_cast<std::int64_t>(first.size() + second.size());
+  ASSERT_TRUE(take(first, 0, 0, kNow, bound));
+  ASSERT_TRUE(take(second, 0, 0, kNow, bound)); // exactly at the bound
+  auto t = take(report("R", "o3", "example.test", 1, 0), 0, 0, kNow, bound);
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().why, TlsrptRefusal::kTooMany);
+  EXPECT_EQ(t.error().message, "example.test. has received " + std::to_string(bound) +
+                                   " octets of reports in the last 24 hours");
+  EXPECT_EQ(stored(), 2u);
+  EXPECT_TRUE(take(report("R", "o3", "example.test", 1, 0), 0, 0, kNow + 86401, bound));
 }
 
 TEST_F(TlsrptIntakeTest, SummaryAddsUpPerOrganisationAndPolicyType) {
