@@ -123,9 +123,7 @@ std::map<std::string, ListenAddress> parse_connect(const std::vector<std::string
     auto a = parse_listen_address(spec.substr(eq + 1));
     if (!a)
       throw CliError("--connect " + spec + ": " + a.error().message);
-    std::string host = spec.substr(0, eq);
-    for (char& c : host)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string host = ascii_lower(spec.substr(0, eq));
     if (host.ends_with('.'))
       host.pop_back();
     out[host] = *a;

@@ -252,4 +252,12 @@ bool host_pattern_matches(std::string_view pattern, const Name& host) {
   return host_name_text(host.parent()) == pattern.substr(2);
 }
 
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 } // namespace moat

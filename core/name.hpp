@@ -67,6 +67,10 @@ private:
 /// certificates and MTA-STS policies use.
 [[nodiscard]] std::string host_name_text(const Name& host);
 
+/// `s` with ASCII letters in lower case, nothing else touched: how DNS names, SNI and HTTP
+/// tokens compare.
+[[nodiscard]] std::string ascii_lower(std::string_view s);
+
 /// True when `pattern` (lower case, no trailing dot) names `host`: the same name, or "*.rest"
 /// where "rest" is `host` without its first label (RFC 6125 §6.4.3, RFC 8461 §4.1). Labels come
 /// from the wire form, so an escaped dot is no boundary; a wildcard over a single label ("*.test")

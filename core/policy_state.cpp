@@ -377,10 +377,7 @@ std::string builtin_tlsrpt_path(std::string_view rua, const Name& domain) {
     const std::size_t slash = uri.find('/');
     std::string_view authority = uri.substr(0, slash);
     authority = authority.substr(0, authority.find(':'));
-    std::string lowered(authority);
-    for (char& c : lowered)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lowered != host)
+    if (ascii_lower(authority) != host)
       continue;
     return slash == std::string_view::npos ? "/" : std::string(uri.substr(slash));
   }

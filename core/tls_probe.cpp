@@ -3,6 +3,7 @@
 #include "core/tls_probe.hpp"
 
 #include "core/c_handles.hpp"
+#include "core/name.hpp"
 
 #include <arpa/inet.h>
 #include <boost/beast/http.hpp>
@@ -99,11 +100,9 @@ PresentedChain describe(SSL* ssl) {
     const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
     if (n->type != GEN_DNS)
       continue;
-    std::string dns(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)),
-                    static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName)));
-    for (char& c : dns)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.dns_names.push_back(dns);
+    out.dns_names.push_back(ascii_lower(
+        std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)),
+                         static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName)))));
   }
   GENERAL_NAMES_free(names);
   return out;
@@ -179,12 +178,6 @@ bool send_all(int fd, const std::string& s) {
   return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
 }
 
-std::string lower(std::string s) {
-  for (char& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 } // namespace
 
 SmtpTlsProbe probe_smtp_starttls(const std::string& mx_host, const ListenAddress& where,
@@ -211,7 +204,7 @@ SmtpTlsProbe probe_smtp_starttls(const std::string& mx_host, const ListenAddress
   std::size_t at = 0;
   while (at < ehlo->size()) {
     const std::size_t end = std::min(ehlo->find('\n', at), ehlo->size());
-    const std::string keyword = lower(ehlo->substr(at + 4, end - at - 4));
+    const std::string keyword = ascii_lower(ehlo->substr(at + 4, end - at - 4));
     if (at > 0 && (keyword == "starttls" || keyword.starts_with("starttls ")))
       out.starttls_offered = true;
     at = end + 1;
@@ -347,7 +340,7 @@ PolicyFetch fetch_sts_policy(const std::string& web_host, const ListenAddress& w
   const auto& res = parser.get();
   out.status = static_cast<int>(res.result_int());
   std::string type(res[http::field::content_type]);
-  type = lower(type.substr(0, type.find(';')));
+  type = ascii_lower(type.substr(0, type.find(';')));
   while (!type.empty() && type.back() == ' ')
     type.pop_back();
   out.content_type = type;

@@ -1,6 +1,7 @@
 #include "core/tlsrpt_mail.hpp"
 
 #include "core/gzip.hpp"
+#include "core/name.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -10,13 +11,6 @@ namespace {
 
 constexpr int kMaxDepth = 8;
 constexpr std::size_t kMaxParts = 100;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
@@ -43,7 +37,7 @@ std::string parameter(std::string_view value, std::string_view name) {
     std::string_view item = trim(rest.substr(0, end));
     pos = end == std::string_view::npos ? end : pos + 1 + end;
     std::size_t eq = item.find('=');
-    if (eq == std::string_view::npos || lower(trim(item.substr(0, eq))) != name)
+    if (eq == std::string_view::npos || ascii_lower(trim(item.substr(0, eq))) != name)
       continue;
     std::string_view v = trim(item.substr(eq + 1));
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
@@ -64,13 +58,13 @@ Entity read_entity(std::string_view text) {
     std::size_t colon = header.find(':');
     if (colon == std::string::npos)
       return;
-    std::string name = lower(trim(std::string_view(header).substr(0, colon)));
+    std::string name = ascii_lower(trim(std::string_view(header).substr(0, colon)));
     std::string_view value = trim(std::string_view(header).substr(colon + 1));
     if (name == "content-type") {
-      e.content_type = lower(trim(value.substr(0, value.find(';'))));
+      e.content_type = ascii_lower(trim(value.substr(0, value.find(';'))));
       e.boundary = parameter(value, "boundary");
     } else if (name == "content-transfer-encoding") {
-      e.transfer_encoding = lower(value);
+      e.transfer_encoding = ascii_lower(value);
     }
   };
   while (at < text.size()) {

@@ -3,6 +3,7 @@
 #include "httpsd/server.hpp"
 
 #include "core/metrics_text.hpp"
+#include "core/name.hpp"
 
 #include <array>
 #include <atomic>
@@ -65,13 +66,6 @@ struct ServedSite {
   std::shared_ptr<std::atomic<std::uint64_t>> fetches; ///< 200 answers, shared with the metrics
 };
 using Catalog = std::map<std::string, ServedSite>;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 /// The whole answer to an HTTP/1.1 GET of the policy, as Session::respond would write it.
 std::shared_ptr<const std::string> policy_answer(const std::string& policy, bool keep) {
@@ -143,7 +137,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       *alert = SSL_AD_UNRECOGNIZED_NAME;
       return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
-    auto it = self->catalog->find(lower(name));
+    auto it = self->catalog->find(ascii_lower(name));
     if (it == self->catalog->end()) {
       *alert = SSL_AD_UNRECOGNIZED_NAME;
       return SSL_TLSEXT_ERR_ALERT_FATAL;
@@ -165,7 +159,7 @@ std::string media_type(std::string_view value) {
     value.remove_suffix(1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
     value.remove_prefix(1);
-  return lower(value);
+  return ascii_lower(value);
 }
 
 /// One client connection: handshake, then requests until the client closes, misbehaves or
@@ -245,7 +239,7 @@ private:
     auto host_field = req[http::field::host];
     if (host_field.empty())
       return fail_request(http::status::bad_request, "no Host header\n");
-    const std::string host = lower(host_field.substr(0, host_field.find(':')));
+    const std::string host = ascii_lower(host_field.substr(0, host_field.find(':')));
     auto it = server_->catalog->find(host);
     const Site* site = it == server_->catalog->end() ? nullptr : &it->second.site;
     const bool report_path =
